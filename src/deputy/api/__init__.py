@@ -1,0 +1,1 @@
+"""The headless REST API (FastAPI, versioned under /v1). Thin: every route calls one service."""

@@ -1,0 +1,73 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+from fastapi import FastAPI
+from starlette.types import Scope
+
+from deputy import __version__
+from deputy.api.errors import install_error_handlers
+from deputy.api.middleware import (
+    BodyLimitMiddleware,
+    IdempotencyMiddleware,
+    RequestContextMiddleware,
+)
+from deputy.api.routes import agents, health, keys, materials, workspaces
+from deputy.observability.metrics import HttpMetrics
+from deputy.observability.tracing import configure_tracing
+from deputy.services.platform import Platform
+
+MULTIPART_OVERHEAD = 64 * 1024
+UPLOAD_PATHS = frozenset({"/v1/materials"})
+
+
+class BackgroundJobs(Protocol):
+    """What the API needs of durable jobs: start with the app, stop with it, report readiness."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def ping(self) -> None: ...
+
+
+def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> FastAPI:
+    settings = platform.settings
+    configure_tracing(settings.otlp_endpoint)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if jobs is not None:
+            jobs.start()
+        try:
+            yield
+        finally:
+            if jobs is not None:
+                jobs.stop()
+
+    app = FastAPI(
+        title="Deputy",
+        version=__version__,
+        summary="Agents-as-a-Service: build, prove, review, deploy and improve AI agents.",
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    app.state.jobs = jobs
+    app.state.metrics = HttpMetrics.create()
+    install_error_handlers(app)
+    for router in (workspaces.router, keys.router, materials.router, agents.router):
+        app.include_router(router, prefix="/v1")
+    app.include_router(health.router)
+
+    def body_limit(scope: Scope) -> int:
+        if scope.get("method") == "POST" and scope.get("path") in UPLOAD_PATHS:
+            return settings.max_upload_bytes + MULTIPART_OVERHEAD
+        return settings.max_json_body_bytes
+
+    # Added innermost first: the request context wraps everything.
+    app.add_middleware(IdempotencyMiddleware, db=platform.db)
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    return app

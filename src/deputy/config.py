@@ -1,0 +1,148 @@
+"""Process configuration: `DEPUTY_*` environment variables, an optional TOML/env file, defaults.
+
+The embedded default keeps everything under one data directory: the SQLite database, the
+durable-jobs database, uploaded materials and the model cache. Secrets refuse insecure values
+outside the `development` environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+INSECURE_SECRETS = frozenset({"", "changeme", "secret", "development", "deputy", "password"})
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "deputy"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DEPUTY_",
+        env_file=os.environ.get("DEPUTY_CONFIG_FILE"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Environment = "development"
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is a SQLite file in the data directory.",
+    )
+    jobs_database_url: str | None = Field(
+        default=None,
+        description="DBOS system database; default: a SQLite file beside the main database, "
+        "or the main database when it is PostgreSQL.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key for encrypting secrets at rest; development generates one.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8750, ge=1, le=65535)
+    public_url: str | None = None
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    otlp_endpoint: str | None = None
+    metrics_public: bool = Field(
+        default=False,
+        description="Serve /metrics without an API key (for a private scrape network).",
+    )
+    jobs_enabled: bool = True
+    executor_id: str | None = Field(
+        default=None, description="Stable id of this worker for durable jobs; default: host name."
+    )
+    worker_heartbeat_seconds: float = Field(default=2.0, gt=0)
+    worker_dead_after_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _secrets_are_safe(self) -> Settings:
+        if self.environment == "production":
+            key = self.secret_key.get_secret_value() if self.secret_key else ""
+            if key.lower() in INSECURE_SECRETS or len(key) < MIN_SECRET_LENGTH:
+                raise ConfigError(
+                    "DEPUTY_SECRET_KEY must be set to a random value of at least "
+                    f"{MIN_SECRET_LENGTH} characters in production "
+                    "(generate one: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+        return self
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'deputy.sqlite3'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @cached_property
+    def resolved_jobs_database_url(self) -> str:
+        if self.jobs_database_url:
+            return self.jobs_database_url
+        if self.is_sqlite:
+            return f"sqlite:///{self.data_dir / 'jobs.sqlite3'}"
+        return self.resolved_database_url
+
+    @property
+    def materials_dir(self) -> Path:
+        return self.data_dir / "materials"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @cached_property
+    def resolved_executor_id(self) -> str:
+        return self.executor_id or os.uname().nodename
+
+    def ensure_dirs(self) -> None:
+        for path in (self.data_dir, self.materials_dir, self.model_cache_dir):
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def secret_key_value(self) -> str:
+        """The encryption key; development and test generate one, kept in the data dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        if self.environment == "production":  # guarded by the validator; kept for type narrowing
+            raise ConfigError("DEPUTY_SECRET_KEY is required in production")
+        self.ensure_dirs()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning validation failures into ConfigError."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(str(exc)) from exc

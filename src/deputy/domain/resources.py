@@ -1,0 +1,156 @@
+"""The platform's resources as callers see them: what the API returns and the SDK parses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from deputy.domain.tenancy import KeyKind, Role, Scope
+
+T = TypeVar("T")
+
+
+class Resource(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; pass `next_cursor` back as `cursor` for the next page."""
+
+    data: list[T]
+    next_cursor: str | None = None
+
+
+class Workspace(Resource):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class Member(Resource):
+    id: str
+    workspace_id: str
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+
+
+class ApiKeyInfo(Resource):
+    id: str
+    workspace_id: str
+    kind: KeyKind
+    name: str
+    member_id: str | None
+    agent_id: str | None
+    scopes: list[Scope]
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class CreatedApiKey(Resource):
+    """A new key: `secret` is shown this once and never stored in clear."""
+
+    key: ApiKeyInfo
+    secret: str
+
+
+class CreatedWorkspace(Resource):
+    workspace: Workspace
+    owner: Member
+    owner_key: CreatedApiKey
+
+
+class Material(Resource):
+    id: str
+    workspace_id: str
+    filename: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+    created_at: datetime
+
+
+class Agent(Resource):
+    id: str
+    workspace_id: str
+    name: str
+    description: str
+    latest_version: int
+    created_at: datetime
+
+
+class AgentVersion(Resource):
+    id: str
+    agent_id: str
+    number: int
+    spec: dict[str, Any]
+    spec_sha256: str
+    note: str
+    created_at: datetime
+
+
+# ---- request bodies ----------------------------------------------------------------------
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorkspaceCreate(Body):
+    name: str = Field(min_length=1, max_length=200)
+    owner_email: EmailStr
+    owner_name: str = Field(min_length=1, max_length=200)
+
+
+class WorkspaceUpdate(Body):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class MemberCreate(Body):
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+class MemberUpdate(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: Role | None = None
+
+
+class KeyCreate(Body):
+    name: str = Field(min_length=1, max_length=200)
+    kind: KeyKind = "member"
+    member_id: str | None = Field(
+        default=None, description="Member keys: whose key (default: the caller's member)."
+    )
+    agent_id: str | None = Field(default=None, description="Channel keys: the agent it talks to.")
+    scopes: list[Scope] | None = Field(
+        default=None, description="Default: every scope the caller may grant for this kind."
+    )
+    expires_at: datetime | None = None
+
+
+class AgentCreate(Body):
+    name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.\-]*$")
+    description: str = Field(default="", max_length=4000)
+
+
+class VersionCreate(Body):
+    spec: dict[str, Any]
+    note: str = Field(default="", max_length=4000)
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    request_id: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    error: ErrorInfo

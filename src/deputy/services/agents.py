@@ -1,0 +1,159 @@
+"""Agents and their immutable, validated spec versions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from deputy.domain import resources as r
+from deputy.domain.errors import Conflict, NotFound, ValidationFailed
+from deputy.domain.ids import new_id
+from deputy.domain.spec import AgentSpec
+from deputy.domain.tenancy import Principal
+from deputy.services.access import tenant
+from deputy.services.pagination import paginate
+from deputy.services.platform import Platform
+from deputy.store import tables as t
+
+
+def validate_spec(raw: dict[str, Any]) -> AgentSpec:
+    try:
+        return AgentSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            {
+                "loc": ".".join(str(p) for p in err["loc"]),
+                "message": err["msg"],
+                "type": err["type"],
+            }
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ValidationFailed("the agent spec is not valid", details={"errors": problems}) from exc
+
+
+def canonical_json(spec: AgentSpec) -> tuple[dict[str, Any], str]:
+    data = spec.model_dump(mode="json")
+    encoded = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return data, hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _agent(session: Session, agent_id: str) -> t.Agent:
+    row = session.scalar(select(t.Agent).where(t.Agent.id == agent_id))
+    if row is None:
+        raise NotFound("agent", agent_id)
+    return row
+
+
+def create_agent(platform: Platform, principal: Principal, body: r.AgentCreate) -> r.Agent:
+    with tenant(platform, principal, "agents:write") as session:
+        if session.scalar(select(t.Agent.id).where(t.Agent.name == body.name)):
+            raise Conflict(f"an agent named {body.name!r} exists", details={"name": body.name})
+        row = t.Agent(
+            id=new_id("agt"),
+            workspace_id=principal.workspace_id,
+            name=body.name,
+            description=body.description,
+            latest_version=0,
+        )
+        session.add(row)
+        try:
+            session.flush()
+        except IntegrityError as exc:
+            raise Conflict(
+                f"an agent named {body.name!r} exists", details={"name": body.name}
+            ) from exc
+        return r.Agent.model_validate(row)
+
+
+def list_agents(
+    platform: Platform, principal: Principal, *, limit: int, cursor: str | None
+) -> r.Page[r.Agent]:
+    with tenant(platform, principal, "agents:read") as session:
+        return paginate(
+            session,
+            select(t.Agent),
+            t.Agent.id,
+            limit=limit,
+            cursor=cursor,
+            to_resource=r.Agent.model_validate,
+        )
+
+
+def get_agent(platform: Platform, principal: Principal, agent_id: str) -> r.Agent:
+    with tenant(platform, principal, "agents:read") as session:
+        return r.Agent.model_validate(_agent(session, agent_id))
+
+
+def create_version(
+    platform: Platform, principal: Principal, agent_id: str, body: r.VersionCreate
+) -> r.AgentVersion:
+    """Validate the spec and store it as the agent's next immutable version."""
+    spec, digest = canonical_json(validate_spec(body.spec))
+    try:
+        with tenant(platform, principal, "agents:write") as session:
+            agent = _agent(session, agent_id)
+            if agent.latest_version:
+                latest = session.scalar(
+                    select(t.AgentVersion).where(
+                        t.AgentVersion.agent_id == agent_id,
+                        t.AgentVersion.number == agent.latest_version,
+                    )
+                )
+                if latest is not None and latest.spec_sha256 == digest:
+                    raise Conflict(
+                        f"the spec is identical to version {latest.number}",
+                        details={"version": latest.number},
+                    )
+            agent.latest_version += 1
+            row = t.AgentVersion(
+                id=new_id("ver"),
+                workspace_id=principal.workspace_id,
+                agent_id=agent_id,
+                number=agent.latest_version,
+                spec=spec,
+                spec_sha256=digest,
+                note=body.note,
+                created_by_key_id=principal.key_id,
+            )
+            session.add(row)
+            session.flush()
+            return r.AgentVersion.model_validate(row)
+    except IntegrityError as exc:  # two writers raced for the same number; nothing was stored
+        raise Conflict("another version was created at the same time; retry") from exc
+
+
+def list_versions(
+    platform: Platform, principal: Principal, agent_id: str, *, limit: int, cursor: str | None
+) -> r.Page[r.AgentVersion]:
+    with tenant(platform, principal, "agents:read") as session:
+        _agent(session, agent_id)
+        query = select(t.AgentVersion).where(t.AgentVersion.agent_id == agent_id)
+        return paginate(
+            session,
+            query,
+            t.AgentVersion.id,
+            limit=limit,
+            cursor=cursor,
+            to_resource=r.AgentVersion.model_validate,
+        )
+
+
+def get_version(
+    platform: Platform, principal: Principal, agent_id: str, number: int
+) -> r.AgentVersion:
+    with tenant(platform, principal, "agents:read") as session:
+        _agent(session, agent_id)
+        row = session.scalar(
+            select(t.AgentVersion).where(
+                t.AgentVersion.agent_id == agent_id, t.AgentVersion.number == number
+            )
+        )
+        if row is None:
+            raise NotFound("agent version", f"{agent_id}@{number}")
+        return r.AgentVersion.model_validate(row)

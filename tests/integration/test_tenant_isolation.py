@@ -1,0 +1,101 @@
+"""Every endpoint, called with another workspace's key, neither reveals nor changes this
+workspace's data. New routes fail this test until they are covered here."""
+
+from __future__ import annotations
+
+import re
+
+from tests.integration.conftest import Api
+
+SPEC = {"name": "Support", "goal": "Answer order questions."}
+BODIES = {
+    ("POST", "/v1/agents/{agent_id}/versions"): {"spec": {**SPEC, "goal": "Hijacked"}},
+    ("PATCH", "/v1/members/{member_id}"): {"role": "viewer"},
+    ("PATCH", "/v1/workspace"): {"name": "renamed by B"},
+    ("POST", "/v1/agents"): {"name": "b-agent"},
+    ("POST", "/v1/members"): {"email": "b@example.com", "name": "B", "role": "viewer"},
+    ("POST", "/v1/keys"): {"name": "b-key", "kind": "service"},
+    ("POST", "/v1/workspaces"): {"name": "X", "owner_email": "x@example.com", "owner_name": "X"},
+}
+
+
+def routes(api: Api) -> list[tuple[str, str]]:
+    openapi = api.client.get("/openapi.json").json()["paths"]
+    found = [
+        (m, p)
+        for p in openapi
+        for m in ("GET", "POST", "PATCH", "DELETE", "PUT")
+        if m.lower() in openapi[p]
+    ]
+    return [(m, p) for m, p in found if p.startswith("/v1")]
+
+
+def snapshot(api: Api, key: str) -> str:
+    """Everything workspace A can see, to compare before and after B's attempts."""
+    parts = [api.client.get("/v1/workspace", headers=api.headers(key)).text]
+    for listing in ("/v1/members", "/v1/keys", "/v1/materials", "/v1/agents"):
+        parts.append(
+            re.sub(
+                r'"last_used_at":"[^"]*"',
+                "",
+                api.client.get(listing, headers=api.headers(key)).text,
+            )
+        )
+    return "\n".join(parts)
+
+
+def test_another_workspace_key_reaches_nothing(api: Api) -> None:
+    a = api.headers()
+    agent = api.client.post("/v1/agents", json={"name": "a-agent"}, headers=a).json()
+    api.client.post(f"/v1/agents/{agent['id']}/versions", json={"spec": SPEC}, headers=a)
+    member = api.client.post(
+        "/v1/members", json={"email": "m@example.com", "name": "M", "role": "builder"}, headers=a
+    ).json()
+    key = api.client.post(
+        "/v1/keys", json={"name": "a-service", "kind": "service"}, headers=a
+    ).json()["key"]
+    material = api.client.post(
+        "/v1/materials", files={"file": ("a.md", b"# secret A")}, headers=a
+    ).json()
+    ids = {
+        "agent_id": agent["id"],
+        "member_id": member["id"],
+        "key_id": key["id"],
+        "material_id": material["id"],
+        "number": "1",
+    }
+    _, b_key = api.new_workspace("Bee")
+    before = snapshot(api, api.owner_key)
+
+    covered = 0
+    for method, path in routes(api):
+        url = path.format(**ids)
+        body = BODIES.get((method, path))
+        response = api.client.request(method, url, json=body, headers=api.headers(b_key))
+        covered += 1
+        text = response.text
+        private = (
+            agent["id"],
+            member["id"],
+            key["id"],
+            material["id"],
+            material["sha256"],
+            "secret A",
+            "a-agent",
+            "m@example.com",
+        )
+        for secret_value in (value for value in private if value not in url):
+            assert secret_value not in text, f"{method} {path} leaked {secret_value}: {text}"
+        if "{" in path:
+            assert response.status_code == 404, f"{method} {path}: {response.status_code} {text}"
+        else:
+            assert response.status_code < 500, f"{method} {path}: {response.status_code} {text}"
+            if method == "POST" and path == "/v1/workspaces":
+                assert response.status_code == 403
+
+    assert covered >= 18
+    assert snapshot(api, api.owner_key) == before
+    assert (
+        api.client.get(f"/v1/materials/{material['id']}/content", headers=a).content
+        == b"# secret A"
+    )
