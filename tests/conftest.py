@@ -57,7 +57,10 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database whatever the backend under test (for multi-worker tests)."""
+    """A fresh PostgreSQL database for tests that only make sense there (several workers
+    sharing one database); they run in the PostgreSQL pass of the suite."""
+    if BACKEND != "postgresql":
+        pytest.skip("PostgreSQL-only: runs in the DEPUTY_TEST_BACKEND=postgresql pass")
     url = create_postgres_database()
     yield url
     drop_postgres_database(url)

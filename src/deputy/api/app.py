@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.types import Scope
 
 from deputy import __version__
-from deputy.api.errors import install_error_handlers
+from deputy.api.errors import ERROR_RESPONSES, install_error_handlers
 from deputy.api.middleware import (
     BodyLimitMiddleware,
     IdempotencyMiddleware,
@@ -58,7 +58,7 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
     app.state.metrics = HttpMetrics.create()
     install_error_handlers(app)
     for router in (workspaces.router, keys.router, materials.router, agents.router):
-        app.include_router(router, prefix="/v1")
+        app.include_router(router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(health.router)
 
     def body_limit(scope: Scope) -> int:

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deputy.domain.errors import DeputyError, ErrorCode
+from deputy.domain.resources import ErrorBody
 from deputy.observability.context import request_id_var
 
 log = logging.getLogger("deputy.api")
@@ -46,6 +47,23 @@ CODE_BY_HTTP_STATUS: dict[int, ErrorCode] = {
     422: "validation_error",
     429: "rate_limited",
     503: "unavailable",
+}
+
+
+_DESCRIPTIONS = {
+    400: "Bad request: malformed JSON, bad cursor or parameter",
+    401: "Missing, unknown, revoked or expired API key",
+    403: "The key lacks the scope this call needs",
+    404: "Unknown resource (or one in another workspace)",
+    409: "Conflict with the current state, or an idempotent request still running",
+    413: "The request body or file is too large",
+    415: "The file type is not accepted",
+    422: "The request does not validate, or an Idempotency-Key was reused",
+}
+# Documented on every /v1 operation so clients (and schemathesis) know the error body.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in _DESCRIPTIONS.items()
 }
 
 
