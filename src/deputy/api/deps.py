@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from deputy.domain.errors import Unauthenticated
 from deputy.domain.tenancy import Principal
-from deputy.observability.context import workspace_id_var
+from deputy.observability.context import note_workspace
 from deputy.services.keys import authenticate
 from deputy.services.pagination import MAX_LIMIT
 from deputy.services.platform import Platform
@@ -29,7 +29,7 @@ def get_principal(
     if credentials is None:
         raise Unauthenticated("an API key is required: send `Authorization: Bearer <key>`")
     principal = authenticate(platform, credentials.credentials)
-    workspace_id_var.set(principal.workspace_id)
+    note_workspace(principal.workspace_id)
     return principal
 
 

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deputy.domain.errors import DeputyError, ErrorCode
 from deputy.domain.resources import ErrorBody
-from deputy.observability.context import request_id_var
+from deputy.observability.context import current_request_id
 
 log = logging.getLogger("deputy.api")
 
@@ -74,7 +74,7 @@ def error_body(
         "error": {
             "code": code,
             "message": message,
-            "request_id": request_id_var.get(),
+            "request_id": current_request_id(),
             "details": jsonable_encoder(details or {}),
         }
     }

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deputy.api.errors import STATUS_BY_CODE, error_body
 from deputy.domain.errors import ErrorCode
-from deputy.observability.context import request_id_var, workspace_id_var
+from deputy.observability.context import RequestInfo, current_request
 from deputy.observability.metrics import HttpMetrics
 from deputy.observability.tracing import tracer
 from deputy.services import idempotency
@@ -60,8 +60,7 @@ class RequestContextMiddleware:
             return
         incoming = Headers(scope=scope).get("x-request-id", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
-        token = request_id_var.set(request_id)
-        workspace_token = workspace_id_var.set(None)
+        token = current_request.set(RequestInfo(request_id=request_id))
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -113,8 +112,7 @@ class RequestContextMiddleware:
                         "duration_ms": round(elapsed * 1000, 2),
                     },
                 )
-                workspace_id_var.reset(workspace_token)
-                request_id_var.reset(token)
+                current_request.reset(token)
 
 
 def route_template(scope: Scope) -> str:

@@ -1,8 +1,29 @@
-"""Per-request context carried into every log line: request id and workspace."""
+"""Per-request context carried into every log line: request id and workspace.
+
+A mutable holder, because the workspace becomes known inside a sync dependency that runs in a
+worker thread with a copy of the context: mutating the shared object reaches the access log."""
 
 from __future__ import annotations
 
 from contextvars import ContextVar
+from dataclasses import dataclass
 
-request_id_var: ContextVar[str | None] = ContextVar("deputy_request_id", default=None)
-workspace_id_var: ContextVar[str | None] = ContextVar("deputy_workspace_id", default=None)
+
+@dataclass
+class RequestInfo:
+    request_id: str
+    workspace_id: str | None = None
+
+
+current_request: ContextVar[RequestInfo | None] = ContextVar("deputy_request", default=None)
+
+
+def current_request_id() -> str | None:
+    info = current_request.get()
+    return info.request_id if info else None
+
+
+def note_workspace(workspace_id: str) -> None:
+    info = current_request.get()
+    if info is not None:
+        info.workspace_id = workspace_id
