@@ -67,7 +67,12 @@ class Settings(BaseSettings):
     )
     jobs_enabled: bool = True
     executor_id: str | None = Field(
-        default=None, description="Stable id of this worker for durable jobs; default: host name."
+        default=None,
+        description="Stable id of this process for durable jobs; default: '<host>-<role>'. "
+        "Give each process on one host its own id.",
+    )
+    process_role: Literal["api", "worker"] = Field(
+        default="api", description="Set by the CLI: which kind of process this is."
     )
     worker_heartbeat_seconds: float = Field(default=2.0, gt=0)
     worker_dead_after_seconds: float = Field(default=10.0, gt=0)
@@ -115,9 +120,9 @@ class Settings(BaseSettings):
     def model_cache_dir(self) -> Path:
         return self.data_dir / "models"
 
-    @cached_property
+    @property
     def resolved_executor_id(self) -> str:
-        return self.executor_id or os.uname().nodename
+        return self.executor_id or f"{os.uname().nodename}-{self.process_role}"
 
     def ensure_dirs(self) -> None:
         for path in (self.data_dir, self.materials_dir, self.model_cache_dir):

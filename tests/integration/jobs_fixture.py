@@ -1,5 +1,5 @@
 """Jobs for the kill-and-restart tests, imported by worker subprocesses with
-`python -m deputy.jobs --import tests.integration.jobs_fixture`.
+`deputy worker --import tests.integration.jobs_fixture`.
 
 Every step of `ledger-pipeline` appends one line (run id, step, executor id, pid) to a ledger file
 in the data directory, flushed to disk, and then sleeps: a worker killed during the sleep leaves

@@ -61,3 +61,14 @@ def test_invalid_idempotency_key_is_refused(api: Api) -> None:
     response = api.client.post("/v1/agents", json={"name": "a"}, headers=headers)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_key_reused_for_another_file_is_refused(api: Api) -> None:
+    headers = {**api.headers(), "Idempotency-Key": "upload-2"}
+    first = api.client.post("/v1/materials", files={"file": ("a.md", b"# A\n")}, headers=headers)
+    assert first.status_code == 201
+    other = api.client.post(
+        "/v1/materials", files={"file": ("b.md", b"# A much longer file\n")}, headers=headers
+    )
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"

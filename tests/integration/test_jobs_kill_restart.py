@@ -1,6 +1,6 @@
 """Acceptance: a `kill -9` of a worker in the middle of a multi-step job, followed by a restart
 (and, on PostgreSQL, by a second worker taking over), finishes the job with every completed step
-run once. Real worker processes (`python -m deputy.jobs`), real databases."""
+run once. Real worker processes (`deputy worker`), real databases."""
 
 from __future__ import annotations
 
@@ -58,7 +58,14 @@ class Workers:
         log_path = self.logs / f"{executor_id}-{len(self.started)}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "deputy.jobs", "--import", "tests.integration.jobs_fixture"],
+                [
+                    sys.executable,
+                    "-m",
+                    "deputy.cli.main",
+                    "worker",
+                    "--import",
+                    "tests.integration.jobs_fixture",
+                ],
                 cwd=REPO,
                 env=env,
                 stdout=log,

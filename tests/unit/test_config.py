@@ -53,3 +53,10 @@ def test_development_generates_and_keeps_a_private_secret(tmp_path: Path) -> Non
 def test_bad_values_are_clear_errors() -> None:
     with pytest.raises(ConfigError, match="port"):
         load_settings(port=70000)
+
+
+def test_api_and_worker_on_one_host_get_distinct_executor_ids() -> None:
+    api = load_settings(process_role="api").resolved_executor_id
+    worker = load_settings(process_role="worker").resolved_executor_id
+    assert api != worker
+    assert load_settings(executor_id="w7", process_role="worker").resolved_executor_id == "w7"

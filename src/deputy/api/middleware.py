@@ -205,7 +205,7 @@ class BodyLimitMiddleware:
 class IdempotencyMiddleware:
     """Honour `Idempotency-Key` on every POST: replay the stored response for a repeated key,
     refuse a key reused with a different request, and refuse a key whose first request is still
-    running. JSON bodies are part of the fingerprint; uploads are fingerprinted by route."""
+    running. JSON bodies are part of the fingerprint; uploads by route, type and size."""
 
     def __init__(self, app: ASGIApp, db: Database) -> None:
         self.app = app
@@ -231,7 +231,14 @@ class IdempotencyMiddleware:
         fingerprint = hashlib.sha256()
         fingerprint.update(f"{scope['path']}?{scope.get('query_string', b'').decode()}".encode())
         buffered: list[Message] = []
-        if headers.get("content-type", "").startswith("application/json"):
+        content_type = headers.get("content-type", "")
+        if not content_type.startswith("application/json"):
+            # Uploads stream through unread: their size stands in for their bytes, so reusing a
+            # key for a different file of another size is caught.
+            fingerprint.update(
+                f"|{content_type.split(';')[0]}|{headers.get('content-length')}".encode()
+            )
+        else:
             # JSON bodies are small (bounded by BodyLimitMiddleware): read them to fingerprint.
             while True:
                 message = await receive()

@@ -12,7 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from deputy.api.deps import PlatformDep, bearer, get_principal
-from deputy.api.errors import error_response
+from deputy.api.errors import ERROR_RESPONSES, error_response
+from deputy.domain.resources import ErrorBody
 from deputy.observability.metrics import HttpMetrics
 from deputy.services.access import require
 
@@ -26,7 +27,9 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "A dependency is not ready."}})
+@router.get(
+    "/readyz", responses={503: {"model": ErrorBody, "description": "A dependency is not ready."}}
+)
 def readyz(request: Request, platform: PlatformDep) -> Any:
     """Readiness: the database answers and durable jobs are running."""
     checks: dict[str, str] = {}
@@ -51,7 +54,15 @@ def readyz(request: Request, platform: PlatformDep) -> Any:
     return JSONResponse({"status": "ready", "checks": checks})
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {}}},
+        401: ERROR_RESPONSES[401],
+        403: ERROR_RESPONSES[403],
+    },
+)
 def metrics(
     request: Request,
     platform: PlatformDep,

@@ -40,7 +40,12 @@ def get_material(material_id: str, platform: PlatformDep, principal: PrincipalDe
 @router.get(
     "/materials/{material_id}/content",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {
+            "description": "The bytes, with the media type detected at upload",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 def material_content(
     material_id: str, platform: PlatformDep, principal: PrincipalDep

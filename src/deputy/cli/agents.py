@@ -1,0 +1,170 @@
+"""`deputy agents` and `deputy agents versions`: agents and their immutable spec versions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.syntax import Syntax
+
+from deputy.cli import listing
+from deputy.cli.output import (
+    EXIT_USAGE,
+    AsJson,
+    Column,
+    fail,
+    out,
+    print_fields,
+    print_json,
+    print_page,
+    when,
+)
+from deputy.cli.state import client
+from deputy.domain.resources import Agent, AgentVersion
+
+agents_app = typer.Typer(
+    help="Agents: each is a series of versioned AgentSpecs.", no_args_is_help=True
+)
+versions_app = typer.Typer(help="An agent's spec versions (immutable).", no_args_is_help=True)
+agents_app.add_typer(versions_app, name="versions")
+
+AgentId = Annotated[str, typer.Argument(metavar="AGENT_ID", help="The agent's id (agt_…).")]
+
+AGENT_COLUMNS: list[Column[Agent]] = [
+    ("ID", lambda a: a.id),
+    ("NAME", lambda a: a.name),
+    ("LATEST", lambda a: str(a.latest_version) if a.latest_version else "-"),
+    (
+        "DESCRIPTION",
+        lambda a: a.description if len(a.description) <= 60 else a.description[:59] + "…",
+    ),
+    ("CREATED", lambda a: when(a.created_at)),
+]
+VERSION_COLUMNS: list[Column[AgentVersion]] = [
+    ("NUMBER", lambda v: str(v.number)),
+    ("ID", lambda v: v.id),
+    ("SHA256", lambda v: v.spec_sha256[:12]),
+    ("NOTE", lambda v: v.note or "-"),
+    ("CREATED", lambda v: when(v.created_at)),
+]
+
+
+def read_spec(path: Path) -> dict[str, Any]:
+    """An AgentSpec from a YAML or JSON file (JSON by its `.json` suffix, YAML otherwise)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read {path}: {exc}", EXIT_USAGE) from exc
+    try:
+        spec = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise fail(
+            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}", EXIT_USAGE
+        ) from exc
+    if not isinstance(spec, dict):
+        raise fail(
+            f"{path} must hold a mapping (the AgentSpec), not {type(spec).__name__}", EXIT_USAGE
+        )
+    return spec
+
+
+@agents_app.command("create")
+def create_agent(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The agent's name.")],
+    description: Annotated[str, typer.Option("--description", help="What it is for.")] = "",
+    as_json: AsJson = False,
+) -> None:
+    """Create an agent (without versions yet)."""
+    print_fields(client(ctx).agents.create(name, description), as_json=as_json)
+
+
+@agents_app.command("list")
+def list_agents(
+    ctx: typer.Context,
+    limit: listing.Limit = 50,
+    cursor: listing.Cursor = None,
+    all_pages: listing.AllPages = False,
+    as_json: AsJson = False,
+) -> None:
+    """List the workspace's agents."""
+    api = client(ctx).agents
+    page = listing.fetch(lambda n, c: api.list(limit=n, cursor=c), limit, cursor, all_pages)
+    print_page(page, AGENT_COLUMNS, as_json=as_json, noun="agents")
+
+
+@agents_app.command("show")
+def show_agent(ctx: typer.Context, agent_id: AgentId, as_json: AsJson = False) -> None:
+    """Show one agent."""
+    print_fields(client(ctx).agents.get(agent_id), as_json=as_json)
+
+
+@versions_app.command("create")
+def create_version(
+    ctx: typer.Context,
+    agent_id: AgentId,
+    spec_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="SPEC_FILE",
+            help="The AgentSpec, YAML or JSON.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    note: Annotated[str, typer.Option("--note", help="What changed and why.")] = "",
+    as_json: AsJson = False,
+) -> None:
+    """Validate a spec and store it as the agent's next version."""
+    version = client(ctx).agents.versions.create(agent_id, read_spec(spec_file), note)
+    if as_json:
+        print_json(version)
+        return
+    out().print(
+        f"Created version {version.number} of {agent_id} ({version.id}, sha256 "
+        f"{version.spec_sha256[:12]}).",
+        markup=False,
+    )
+
+
+@versions_app.command("list")
+def list_versions(
+    ctx: typer.Context,
+    agent_id: AgentId,
+    limit: listing.Limit = 50,
+    cursor: listing.Cursor = None,
+    all_pages: listing.AllPages = False,
+    as_json: AsJson = False,
+) -> None:
+    """List an agent's versions, newest first."""
+    api = client(ctx).agents.versions
+    page = listing.fetch(
+        lambda n, c: api.list(agent_id, limit=n, cursor=c), limit, cursor, all_pages
+    )
+    print_page(page, VERSION_COLUMNS, as_json=as_json, noun="versions")
+
+
+@versions_app.command("show")
+def show_version(
+    ctx: typer.Context,
+    agent_id: AgentId,
+    number: Annotated[int, typer.Argument(metavar="NUMBER", help="The version number.", min=1)],
+    as_json: AsJson = False,
+) -> None:
+    """Show one version with its spec (as YAML)."""
+    version = client(ctx).agents.versions.get(agent_id, number)
+    if as_json:
+        print_json(version)
+        return
+    print_fields(version, as_json=False, skip=("spec",))
+    out().print(
+        Syntax(
+            yaml.safe_dump(version.spec, sort_keys=False, allow_unicode=True),
+            "yaml",
+            background_color="default",
+        )
+    )

@@ -1,0 +1,96 @@
+"""The Python SDK of Deputy: a typed client of the REST API, over HTTP only.
+
+    from deputy.sdk import DeputyClient
+
+    client = DeputyClient("http://127.0.0.1:8750", "dpy_…")   # or DeputyClient() from the env
+    agent = client.agents.create("refunds")
+    client.agents.versions.create(agent.id, {"name": "refunds", "goal": "Handle refunds"})
+
+Errors the API reports are `DeputyAPIError` subclasses (one per stable code) carrying `code`,
+`message`, `status`, `request_id` and `details`. Every POST carries an `Idempotency-Key`, so
+requests are retried safely on connection failures and 503s.
+"""
+
+from deputy.domain.resources import (
+    Agent,
+    AgentVersion,
+    ApiKeyInfo,
+    CreatedApiKey,
+    CreatedWorkspace,
+    Material,
+    Member,
+    Page,
+    Workspace,
+)
+from deputy.sdk.aio import AsyncDeputyClient
+from deputy.sdk.client import DeputyClient
+from deputy.sdk.credentials import Credentials, load_credentials, resolve_credentials
+from deputy.sdk.errors import (
+    AuthenticationError,
+    ConflictError,
+    DeputyAPIError,
+    DeputyConnectionError,
+    DeputyTimeoutError,
+    IdempotencyInProgressError,
+    IdempotencyKeyReusedError,
+    IntegrityMismatch,
+    InternalServerError,
+    InvalidCursorError,
+    InvalidRequestError,
+    MethodNotAllowedError,
+    MissingCredentials,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitedError,
+    UnavailableError,
+    UnexpectedResponse,
+    UnsupportedMediaTypeError,
+    ValidationFailedError,
+)
+from deputy.sdk.models import Health, Readiness
+from deputy.sdk.retry import NO_RETRIES, RetryPolicy
+from deputy.sdk.transfer import Progress
+
+__all__ = [
+    "NO_RETRIES",
+    "Agent",
+    "AgentVersion",
+    "ApiKeyInfo",
+    "AsyncDeputyClient",
+    "AuthenticationError",
+    "ConflictError",
+    "CreatedApiKey",
+    "CreatedWorkspace",
+    "Credentials",
+    "DeputyAPIError",
+    "DeputyClient",
+    "DeputyConnectionError",
+    "DeputyTimeoutError",
+    "Health",
+    "IdempotencyInProgressError",
+    "IdempotencyKeyReusedError",
+    "IntegrityMismatch",
+    "InternalServerError",
+    "InvalidCursorError",
+    "InvalidRequestError",
+    "Material",
+    "Member",
+    "MethodNotAllowedError",
+    "MissingCredentials",
+    "NotFoundError",
+    "Page",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "Progress",
+    "RateLimitedError",
+    "Readiness",
+    "RetryPolicy",
+    "UnavailableError",
+    "UnexpectedResponse",
+    "UnsupportedMediaTypeError",
+    "ValidationFailedError",
+    "Workspace",
+    "load_credentials",
+    "resolve_credentials",
+]

@@ -1,0 +1,265 @@
+"""Every API operation described once, as data: method, path, body, how to parse the answer.
+
+The sync and async clients execute the same `Call`s, so paths, bodies and parsing live here
+and nowhere else.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any, Generic, Literal, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+from deputy.domain import resources as r
+from deputy.domain.tenancy import KeyKind, Role, Scope
+from deputy.sdk.models import Health, Readiness
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+Method = Literal["GET", "POST", "PATCH", "DELETE"]
+Parser = Callable[[httpx.Response], T]
+FileField = tuple[str, IO[bytes], str]
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    method: Method
+    path: str
+    parse: Parser[T]
+    params: Mapping[str, str | int] | None = None
+    json: Any = None
+    files: Mapping[str, FileField] | None = None
+    idempotency_key: str | None = None
+    retry: bool = True
+    # A DELETE answered 404 after a retry: the first attempt did it, the answer was lost.
+    gone_is_done: bool = False
+    # Error statuses handed to `parse` instead of raised (the readiness probe's 503).
+    accept_statuses: frozenset[int] = frozenset()
+
+    @property
+    def idempotent(self) -> bool:
+        """Safe to send twice: reads, setters, deletes, and POSTs carrying an Idempotency-Key."""
+        return self.method != "POST" or self.idempotency_key is not None
+
+
+def _model(model: type[M]) -> Parser[M]:
+    def parse(response: httpx.Response) -> M:
+        return model.model_validate_json(response.content)
+
+    return parse
+
+
+def _page(item: type[M]) -> Parser[r.Page[M]]:
+    page_model: type[r.Page[M]] = r.Page[item]  # type: ignore[valid-type]
+
+    def parse(response: httpx.Response) -> r.Page[M]:
+        return page_model.model_validate_json(response.content)
+
+    return parse
+
+
+def _nothing(_response: httpx.Response) -> None:
+    return None
+
+
+def _seg(value: str | int) -> str:
+    """A path segment, escaped so an id can never change the route."""
+    text = str(value)
+    if not text:
+        raise ValueError("an id must not be empty")
+    return quote(text, safe="")
+
+
+def _key(idempotency_key: str | None) -> str:
+    return idempotency_key or str(uuid.uuid4())
+
+
+def _list_params(limit: int | None, cursor: str | None) -> dict[str, str | int]:
+    params: dict[str, str | int] = {}
+    if limit is not None:
+        params["limit"] = limit
+    if cursor:
+        params["cursor"] = cursor
+    return params
+
+
+def _post(path: str, parse: Parser[T], body: Any, idempotency_key: str | None) -> Call[T]:
+    return Call("POST", path, parse, json=body, idempotency_key=_key(idempotency_key))
+
+
+# ---- probes ------------------------------------------------------------------------------
+
+
+def health() -> Call[Health]:
+    return Call("GET", "/healthz", _model(Health))
+
+
+def _readiness(response: httpx.Response) -> Readiness:
+    if response.status_code == 503:  # not ready: the error body carries the checks
+        details = response.json().get("error", {}).get("details", {})
+        return Readiness(status="not_ready", checks=details.get("checks", {}))
+    return Readiness.model_validate_json(response.content)
+
+
+def ready() -> Call[Readiness]:
+    return Call("GET", "/readyz", _readiness, retry=False, accept_statuses=frozenset({503}))
+
+
+# ---- workspaces and members --------------------------------------------------------------
+
+
+def get_workspace() -> Call[r.Workspace]:
+    return Call("GET", "/v1/workspace", _model(r.Workspace))
+
+
+def rename_workspace(name: str) -> Call[r.Workspace]:
+    return Call("PATCH", "/v1/workspace", _model(r.Workspace), json={"name": name})
+
+
+def create_workspace(
+    name: str, owner_email: str, owner_name: str, idempotency_key: str | None
+) -> Call[r.CreatedWorkspace]:
+    body = {"name": name, "owner_email": owner_email, "owner_name": owner_name}
+    return _post("/v1/workspaces", _model(r.CreatedWorkspace), body, idempotency_key)
+
+
+def add_member(email: str, name: str, role: Role, idempotency_key: str | None) -> Call[r.Member]:
+    body = {"email": email, "name": name, "role": role}
+    return _post("/v1/members", _model(r.Member), body, idempotency_key)
+
+
+def list_members(limit: int | None, cursor: str | None) -> Call[r.Page[r.Member]]:
+    return Call("GET", "/v1/members", _page(r.Member), params=_list_params(limit, cursor))
+
+
+def get_member(member_id: str) -> Call[r.Member]:
+    return Call("GET", f"/v1/members/{_seg(member_id)}", _model(r.Member))
+
+
+def update_member(member_id: str, name: str | None, role: Role | None) -> Call[r.Member]:
+    body: dict[str, Any] = {}
+    if name is not None:
+        body["name"] = name
+    if role is not None:
+        body["role"] = role
+    return Call("PATCH", f"/v1/members/{_seg(member_id)}", _model(r.Member), json=body)
+
+
+def remove_member(member_id: str) -> Call[None]:
+    return Call("DELETE", f"/v1/members/{_seg(member_id)}", _nothing, gone_is_done=True)
+
+
+# ---- keys --------------------------------------------------------------------------------
+
+
+def create_key(
+    name: str,
+    kind: KeyKind,
+    member_id: str | None,
+    agent_id: str | None,
+    scopes: Sequence[Scope] | None,
+    expires_at: datetime | None,
+    idempotency_key: str | None,
+) -> Call[r.CreatedApiKey]:
+    body: dict[str, Any] = {"name": name, "kind": kind}
+    if member_id is not None:
+        body["member_id"] = member_id
+    if agent_id is not None:
+        body["agent_id"] = agent_id
+    if scopes is not None:
+        body["scopes"] = list(scopes)
+    if expires_at is not None:
+        body["expires_at"] = expires_at.isoformat()
+    return _post("/v1/keys", _model(r.CreatedApiKey), body, idempotency_key)
+
+
+def list_keys(limit: int | None, cursor: str | None) -> Call[r.Page[r.ApiKeyInfo]]:
+    return Call("GET", "/v1/keys", _page(r.ApiKeyInfo), params=_list_params(limit, cursor))
+
+
+def get_key(key_id: str) -> Call[r.ApiKeyInfo]:
+    return Call("GET", f"/v1/keys/{_seg(key_id)}", _model(r.ApiKeyInfo))
+
+
+def revoke_key(key_id: str, idempotency_key: str | None) -> Call[r.ApiKeyInfo]:
+    return _post(f"/v1/keys/{_seg(key_id)}/revoke", _model(r.ApiKeyInfo), None, idempotency_key)
+
+
+# ---- materials ---------------------------------------------------------------------------
+
+
+def upload_material(
+    filename: str, stream: IO[bytes], idempotency_key: str | None
+) -> Call[r.Material]:
+    return Call(
+        "POST",
+        "/v1/materials",
+        _model(r.Material),
+        files={"file": (filename, stream, "application/octet-stream")},
+        idempotency_key=_key(idempotency_key),
+    )
+
+
+def list_materials(limit: int | None, cursor: str | None) -> Call[r.Page[r.Material]]:
+    return Call("GET", "/v1/materials", _page(r.Material), params=_list_params(limit, cursor))
+
+
+def get_material(material_id: str) -> Call[r.Material]:
+    return Call("GET", f"/v1/materials/{_seg(material_id)}", _model(r.Material))
+
+
+def material_content(material_id: str) -> Call[None]:
+    """Streamed by the client; `parse` is unused."""
+    return Call("GET", f"/v1/materials/{_seg(material_id)}/content", _nothing)
+
+
+def delete_material(material_id: str) -> Call[None]:
+    return Call("DELETE", f"/v1/materials/{_seg(material_id)}", _nothing, gone_is_done=True)
+
+
+# ---- agents and versions -----------------------------------------------------------------
+
+
+def create_agent(name: str, description: str, idempotency_key: str | None) -> Call[r.Agent]:
+    body = {"name": name, "description": description}
+    return _post("/v1/agents", _model(r.Agent), body, idempotency_key)
+
+
+def list_agents(limit: int | None, cursor: str | None) -> Call[r.Page[r.Agent]]:
+    return Call("GET", "/v1/agents", _page(r.Agent), params=_list_params(limit, cursor))
+
+
+def get_agent(agent_id: str) -> Call[r.Agent]:
+    return Call("GET", f"/v1/agents/{_seg(agent_id)}", _model(r.Agent))
+
+
+def create_version(
+    agent_id: str, spec: Mapping[str, Any], note: str, idempotency_key: str | None
+) -> Call[r.AgentVersion]:
+    body = {"spec": dict(spec), "note": note}
+    return _post(
+        f"/v1/agents/{_seg(agent_id)}/versions", _model(r.AgentVersion), body, idempotency_key
+    )
+
+
+def list_versions(
+    agent_id: str, limit: int | None, cursor: str | None
+) -> Call[r.Page[r.AgentVersion]]:
+    return Call(
+        "GET",
+        f"/v1/agents/{_seg(agent_id)}/versions",
+        _page(r.AgentVersion),
+        params=_list_params(limit, cursor),
+    )
+
+
+def get_version(agent_id: str, number: int) -> Call[r.AgentVersion]:
+    return Call(
+        "GET", f"/v1/agents/{_seg(agent_id)}/versions/{_seg(number)}", _model(r.AgentVersion)
+    )
