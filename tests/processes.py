@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("DEPUTY_SHARED_DIR", REPO.parent / "shared")) / "data"
 KEY = re.compile(r"dpy_key_[0-9A-Z]{26}_[A-Za-z0-9_\-]+")
 START_TIMEOUT = 60.0
 COMMAND_TIMEOUT = 60.0

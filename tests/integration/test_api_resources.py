@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
+
+from deputy.store import tables as t
 from tests.integration.conftest import Api
 
 SPEC = {
@@ -215,3 +219,27 @@ def test_only_the_operator_creates_workspaces(api: Api) -> None:
         api.client.get("/v1/workspace", headers=api.headers(other_owner_key)).json()["name"]
         == "Acme"
     )
+
+
+def test_expired_keys_stop_working(api: Api) -> None:
+    past = api.client.post(
+        "/v1/keys",
+        json={"name": "old", "kind": "service", "expires_at": "2020-01-01T00:00:00Z"},
+        headers=api.headers(),
+    )
+    assert past.status_code == 400
+    created = api.client.post(
+        "/v1/keys",
+        json={"name": "soon", "kind": "service", "expires_at": "2999-01-01T00:00:00Z"},
+        headers=api.headers(),
+    ).json()
+    assert api.client.get("/v1/agents", headers=api.headers(created["secret"])).status_code == 200
+    with api.platform.db.session() as session:
+        session.execute(
+            update(t.ApiKey)
+            .where(t.ApiKey.id == created["key"]["id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    expired = api.client.get("/v1/agents", headers=api.headers(created["secret"]))
+    assert expired.status_code == 401
+    assert "expired" in expired.json()["error"]["message"]

@@ -95,6 +95,7 @@ class RequestContextMiddleware:
             finally:
                 route_path = route_template(scope)
                 elapsed = time.perf_counter() - started
+                span.update_name(f"{method} {route_path}")
                 span.set_attribute("http.request.method", method)
                 span.set_attribute("http.route", route_path)
                 span.set_attribute("http.response.status_code", status)
