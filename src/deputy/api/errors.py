@@ -33,6 +33,8 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     "idempotency_key_reused": 422,
     "rate_limited": 429,
     "internal_error": 500,
+    "model_error": 502,
+    "model_output_invalid": 502,
     "unavailable": 503,
 }
 CODE_BY_HTTP_STATUS: dict[int, ErrorCode] = {

@@ -20,6 +20,8 @@ ErrorCode = Literal[
     "method_not_allowed",
     "rate_limited",
     "unavailable",
+    "model_error",
+    "model_output_invalid",
     "internal_error",
 ]
 

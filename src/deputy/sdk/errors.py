@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
 from deputy.domain.errors import (
     Conflict,
     DeputyError,
+    ErrorCode,
     IdempotencyInProgress,
     IdempotencyKeyReused,
     InvalidCursor,
@@ -115,6 +116,16 @@ class InternalServerError(DeputyAPIError):
     code = "internal_error"
 
 
+class ModelFailedError(DeputyAPIError):
+    """The language model behind the call failed (the server's `deputy.llm` errors)."""
+
+    code: ClassVar[ErrorCode] = "model_error"
+
+
+class ModelOutputInvalidError(ModelFailedError):
+    code = "model_output_invalid"
+
+
 class DeputyConnectionError(Unavailable):
     """The server could not be reached (or stopped answering) and the retries are spent."""
 
@@ -155,6 +166,8 @@ ERROR_CLASSES: dict[str, type[DeputyAPIError]] = {
     "rate_limited": RateLimitedError,
     "unavailable": UnavailableError,
     "internal_error": InternalServerError,
+    "model_error": ModelFailedError,
+    "model_output_invalid": ModelOutputInvalidError,
 }
 
 # For answers without a Deputy error body (a proxy's 502 page, say): the class by HTTP status.
