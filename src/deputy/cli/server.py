@@ -283,7 +283,9 @@ def quickstart(
             "is ignored (use `deputy serve` for a configured database).",
             markup=False,
         )
-    settings = load_server_settings(host, port, database_url=None, jobs_database_url=None)
+    settings = load_server_settings(
+        host, port, database_url=None, jobs_database_url=None, log_level=log_level
+    )
     _configure_logging(settings, log_level)
     run = QuickstartRun(settings=settings, url=public_url(settings))
     try:
