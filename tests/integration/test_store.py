@@ -11,7 +11,7 @@ from sqlalchemy import select, text, update
 
 from deputy.store import tables as t
 from deputy.store.db import Database, TenantViolation
-from deputy.store.migrate import current_revision, upgrade
+from deputy.store.migrate import current_revision, head_revision, upgrade
 
 
 @pytest.fixture
@@ -25,9 +25,28 @@ def db(database_url: str) -> Iterator[Database]:
 def test_migrations_build_exactly_the_models(db: Database) -> None:
     with db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), t.Base.metadata) == []
-    assert current_revision(db.engine) == "0001"
+    assert current_revision(db.engine) == head_revision()
     upgrade(db.engine)  # idempotent on every start
-    assert current_revision(db.engine) == "0001"
+    assert current_revision(db.engine) == head_revision()
+
+
+def test_upgrading_keeps_existing_rows(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        upgrade(database.engine, "0001")
+        with database.engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO workspaces (id, name, created_at) VALUES ('ws_1', 'Old', :now)"),
+                {"now": "2026-01-01 00:00:00"},
+            )
+        upgrade(database.engine)
+        with database.session() as session:
+            workspace = session.get(t.Workspace, "ws_1")
+            assert workspace is not None
+            assert workspace.name == "Old"
+            assert workspace.default_model is None
+    finally:
+        database.dispose()
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(db: Database) -> None:

@@ -16,6 +16,8 @@ BODIES = {
     ("POST", "/v1/members"): {"email": "b@example.com", "name": "B", "role": "viewer"},
     ("POST", "/v1/keys"): {"name": "b-key", "kind": "service"},
     ("POST", "/v1/workspaces"): {"name": "X", "owner_email": "x@example.com", "owner_name": "X"},
+    ("PATCH", "/v1/agents/{agent_id}"): {"model": "local:smollm2-135m"},
+    ("POST", "/v1/model-endpoints"): {"name": "b-ep", "base_url": "http://127.0.0.1:9"},
 }
 
 
@@ -33,7 +35,13 @@ def routes(api: Api) -> list[tuple[str, str]]:
 def snapshot(api: Api, key: str) -> str:
     """Everything workspace A can see, to compare before and after B's attempts."""
     parts = [api.client.get("/v1/workspace", headers=api.headers(key)).text]
-    for listing in ("/v1/members", "/v1/keys", "/v1/materials", "/v1/agents"):
+    for listing in (
+        "/v1/members",
+        "/v1/keys",
+        "/v1/materials",
+        "/v1/agents",
+        "/v1/model-endpoints",
+    ):
         parts.append(
             re.sub(
                 r'"last_used_at":"[^"]*"',
@@ -57,7 +65,13 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
     material = api.client.post(
         "/v1/materials", files={"file": ("a.md", b"# secret A")}, headers=a
     ).json()
+    api.client.post(
+        "/v1/model-endpoints",
+        json={"name": "a-vllm", "base_url": "http://10.0.0.5:8000/v1", "api_key": "sk-a-secret"},
+        headers=a,
+    )
     ids = {
+        "name": "a-vllm",
         "agent_id": agent["id"],
         "member_id": member["id"],
         "key_id": key["id"],
@@ -83,6 +97,9 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
             "secret A",
             "a-agent",
             "m@example.com",
+            "a-vllm",
+            "sk-a-secret",
+            "10.0.0.5",
         )
         for secret_value in (value for value in private if value not in url):
             assert secret_value not in text, f"{method} {path} leaked {secret_value}: {text}"

@@ -16,7 +16,7 @@ from deputy.api.middleware import (
     IdempotencyMiddleware,
     RequestContextMiddleware,
 )
-from deputy.api.routes import agents, health, keys, materials, workspaces
+from deputy.api.routes import agents, health, keys, materials, models, workspaces
 from deputy.observability.metrics import HttpMetrics
 from deputy.observability.tracing import configure_tracing
 from deputy.services.platform import Platform
@@ -57,7 +57,13 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
     app.state.jobs = jobs
     app.state.metrics = HttpMetrics.create()
     install_error_handlers(app)
-    for router in (workspaces.router, keys.router, materials.router, agents.router):
+    for router in (
+        workspaces.router,
+        keys.router,
+        materials.router,
+        agents.router,
+        models.router,
+    ):
         app.include_router(router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(health.router)
 

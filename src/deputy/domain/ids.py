@@ -8,7 +8,7 @@ import re
 import time
 from typing import Literal
 
-IdKind = Literal["ws", "mem", "key", "mat", "agt", "ver", "job"]
+IdKind = Literal["ws", "mem", "key", "mat", "agt", "ver", "job", "mep", "use"]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _BODY = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
@@ -27,6 +27,9 @@ class Workspace(Resource):
     id: str
     name: str
     created_at: datetime
+    default_model: str | None = Field(
+        default=None, description="Model for this workspace's agents; null: the platform default."
+    )
 
 
 class Member(Resource):
@@ -82,6 +85,9 @@ class Agent(Resource):
     description: str
     latest_version: int
     created_at: datetime
+    model: str | None = Field(
+        default=None, description="Model for this agent; null: the workspace's default."
+    )
 
 
 class AgentVersion(Resource):
@@ -107,8 +113,46 @@ class WorkspaceCreate(Body):
     owner_name: str = Field(min_length=1, max_length=200)
 
 
+ModelName = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=200,
+        pattern=r"^(openai|anthropic|openai-compatible|local):\S+$",
+        description="`provider:model`, e.g. `local:qwen2.5-coder-1.5b`, `openai:gpt-4.1-mini`, "
+        "`openai-compatible:<endpoint>/<model>`.",
+    ),
+]
+
+
 class WorkspaceUpdate(Body):
-    name: str = Field(min_length=1, max_length=200)
+    """Fields to change; `default_model: null` returns to the platform default."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    default_model: ModelName | None = None
+
+
+class AgentUpdate(Body):
+    """Fields to change; `model: null` returns to the workspace default."""
+
+    description: str | None = Field(default=None, max_length=4000)
+    model: ModelName | None = None
+
+
+class ModelEndpoint(Resource):
+    """An OpenAI-compatible server of the workspace; its key is never returned."""
+
+    id: str
+    name: str
+    base_url: str
+    has_api_key: bool
+    created_at: datetime
+
+
+class ModelEndpointCreate(Body):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    base_url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://\S+$")
+    api_key: str | None = Field(default=None, min_length=1, max_length=4000)
 
 
 class MemberCreate(Body):

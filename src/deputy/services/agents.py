@@ -90,6 +90,19 @@ def get_agent(platform: Platform, principal: Principal, agent_id: str) -> r.Agen
         return r.Agent.model_validate(_agent(session, agent_id))
 
 
+def update_agent(
+    platform: Platform, principal: Principal, agent_id: str, body: r.AgentUpdate
+) -> r.Agent:
+    with tenant(platform, principal, "agents:write") as session:
+        row = _agent(session, agent_id)
+        if body.description is not None:
+            row.description = body.description
+        if "model" in body.model_fields_set:
+            row.model = body.model
+        session.flush()
+        return r.Agent.model_validate(row)
+
+
 def create_version(
     platform: Platform, principal: Principal, agent_id: str, body: r.VersionCreate
 ) -> r.AgentVersion:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from deputy.config import Settings
 from deputy.store.blobs import BlobStore
 from deputy.store.db import Database
+from deputy.store.secrets import SecretBox
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,7 @@ class Platform:
     settings: Settings
     db: Database
     blobs: BlobStore
+    secrets: SecretBox
 
     @classmethod
     def open(cls, settings: Settings) -> Platform:
@@ -22,6 +24,7 @@ class Platform:
             settings=settings,
             db=Database(settings.resolved_database_url),
             blobs=BlobStore(settings.materials_dir),
+            secrets=SecretBox(settings.secret_key_value()),
         )
 
     def close(self) -> None:

@@ -89,14 +89,17 @@ def get_workspace(platform: Platform, principal: Principal) -> r.Workspace:
         return r.Workspace.model_validate(row)
 
 
-def rename_workspace(
+def update_workspace(
     platform: Platform, principal: Principal, body: r.WorkspaceUpdate
 ) -> r.Workspace:
     with tenant(platform, principal, "workspace:admin") as session:
         row = session.get(t.Workspace, principal.workspace_id)
         if row is None:
             raise NotFound("workspace", principal.workspace_id)
-        row.name = body.name
+        if body.name is not None:
+            row.name = body.name
+        if "default_model" in body.model_fields_set:
+            row.default_model = body.default_model
         session.flush()
         return r.Workspace.model_validate(row)
 

@@ -12,8 +12,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def alembic_config(engine: Engine) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config = alembic_config_for_scripts()
     config.attributes["engine"] = engine
     return config
 
@@ -34,3 +33,17 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config_for_scripts()).get_current_head()
+    assert head is not None
+    return head
+
+
+def alembic_config_for_scripts() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config

@@ -70,6 +70,7 @@ class Workspace(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    default_model: Mapped[str | None] = mapped_column(String(200))
 
 
 class Member(TenantOwned, Base):
@@ -117,6 +118,7 @@ class Agent(TenantOwned, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     latest_version: Mapped[int] = mapped_column(Integer, default=0)
+    model: Mapped[str | None] = mapped_column(String(200))
 
 
 class AgentVersion(TenantOwned, Base):
@@ -132,6 +134,40 @@ class AgentVersion(TenantOwned, Base):
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by_key_id: Mapped[str] = mapped_column(String(40))
+
+
+class ModelEndpoint(TenantOwned, Base):
+    """A workspace's OpenAI-compatible server (vLLM, Ollama, llama.cpp, OpenRouter, Azure):
+    models on it are named `openai-compatible:<name>/<model>`. The key is stored encrypted."""
+
+    __tablename__ = "model_endpoints"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    base_url: Mapped[str] = mapped_column(String(2000))
+    api_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UsageEventRow(TenantOwned, Base):
+    """An immutable billable fact (here: one model call). `event_id` makes writes exactly-once."""
+
+    __tablename__ = "usage_events"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    agent_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cached_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[str | None] = mapped_column(String(40))  # a Decimal, exact
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class IdempotencyRecord(Base):

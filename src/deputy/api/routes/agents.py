@@ -32,6 +32,14 @@ def get_agent(agent_id: str, platform: PlatformDep, principal: PrincipalDep) -> 
     return svc.get_agent(platform, principal, agent_id)
 
 
+@router.patch("/agents/{agent_id}", response_model=r.Agent)
+def update_agent(
+    agent_id: str, body: r.AgentUpdate, platform: PlatformDep, principal: PrincipalDep
+) -> r.Agent:
+    """Change an agent's description or the model it runs on."""
+    return svc.update_agent(platform, principal, agent_id, body)
+
+
 @router.post(
     "/agents/{agent_id}/versions",
     status_code=status.HTTP_201_CREATED,

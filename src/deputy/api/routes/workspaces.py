@@ -24,10 +24,10 @@ def get_workspace(platform: PlatformDep, principal: PrincipalDep) -> r.Workspace
 
 
 @router.patch("/workspace", response_model=r.Workspace)
-def rename_workspace(
+def update_workspace(
     body: r.WorkspaceUpdate, platform: PlatformDep, principal: PrincipalDep
 ) -> r.Workspace:
-    return svc.rename_workspace(platform, principal, body)
+    return svc.update_workspace(platform, principal, body)
 
 
 @router.post("/members", status_code=status.HTTP_201_CREATED, response_model=r.Member)

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from deputy.api.deps import PlatformDep, PrincipalDep
+from deputy.domain import resources as r
+from deputy.services import model_endpoints as endpoints
+
+router = APIRouter(tags=["models"])
+
+
+@router.post(
+    "/model-endpoints", status_code=status.HTTP_201_CREATED, response_model=r.ModelEndpoint
+)
+def create_endpoint(
+    body: r.ModelEndpointCreate, platform: PlatformDep, principal: PrincipalDep
+) -> r.ModelEndpoint:
+    """Add an OpenAI-compatible server (vLLM, Ollama, llama.cpp, OpenRouter, Azure); its models
+    are then named `openai-compatible:<name>/<model>`. The key is stored encrypted."""
+    return endpoints.create_endpoint(platform, principal, body)
+
+
+@router.get("/model-endpoints", response_model=list[r.ModelEndpoint])
+def list_endpoints(platform: PlatformDep, principal: PrincipalDep) -> list[r.ModelEndpoint]:
+    return endpoints.list_endpoints(platform, principal)
+
+
+@router.delete("/model-endpoints/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_endpoint(name: str, platform: PlatformDep, principal: PrincipalDep) -> None:
+    endpoints.delete_endpoint(platform, principal, name)
