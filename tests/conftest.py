@@ -24,6 +24,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         if name.startswith("DEPUTY_") and not name.startswith("DEPUTY_TEST_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DEPUTY_ENVIRONMENT", "test")
+    # Only local models and servers on loopback: a test can never reach a hosted provider.
+    monkeypatch.setenv("DEPUTY_BLOCK_REMOTE_MODELS", "1")
     monkeypatch.setenv("DEPUTY_DATA_DIR", str(tmp_path / "data"))
 
 
