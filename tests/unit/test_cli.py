@@ -20,10 +20,16 @@ from deputy.api.app import create_app
 from deputy.cli.main import app
 from deputy.cli.state import CliState
 from deputy.config import load_settings
+from deputy.llm.errors import ModelOutputInvalid, ModelUnavailable
+from deputy.llm.registry import ModelRegistry
+from deputy.llm.types import Usage
 from deputy.sdk import RetryPolicy
 from deputy.sdk.credentials import credentials_path
 from deputy.sdk.testing import SyncASGITransport
+from deputy.services.model_hub import DatabaseUsageSink
+from deputy.services.platform import Platform
 from deputy.services.startup import prepare
+from deputy.testing import ScriptedModel, reply, structured
 
 BASE = "http://deputy.test"
 FAST = RetryPolicy(max_retries=1, backoff=0.0, jitter=False)
@@ -34,6 +40,7 @@ class Cli:
     transport: httpx.BaseTransport
     owner_key: str
     tmp: Path
+    platform: Platform
 
     def run(
         self,
@@ -64,6 +71,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Cli]:
                 httpx.MockTransport(in_process.handle_request),
                 bootstrap.created.owner_key.secret,
                 tmp_path,
+                platform,
             )
     finally:
         platform.close()
@@ -326,6 +334,199 @@ def test_version_and_help(cli: Cli) -> None:
         "keys",
         "materials",
         "agents",
+        "models",
         "worker",
     ):
         assert command in help_text
+
+
+async def _no_wait(_seconds: float) -> None:
+    return None
+
+
+def serve_fake(cli: Cli, *answers: Any) -> ScriptedModel:
+    """`openai:gpt-test`, answering from a script behind the real registry stack."""
+    fake = ScriptedModel(list(answers), name="openai:gpt-test")
+    hub = cli.platform.models
+    hub.root = ModelRegistry(
+        hub.base_settings,
+        local=hub.local,
+        usage_sink=DatabaseUsageSink(cli.platform.db),
+        served={fake.name: fake},
+        sleep=_no_wait,
+    )
+    return fake
+
+
+def test_models_list(cli: Cli) -> None:
+    result = cli.run("models", "list")
+    assert result.exit_code == 0, result.output
+    assert "local:qwen2.5-coder-1.5b" in result.stdout and "local:smollm2-135m" in result.stdout
+    assert "Default model: local:qwen2.5-coder-1.5b (the platform default)" in result.stdout
+    assert "openai (no key)" in result.stdout
+    catalog = cli.json("models", "list")
+    assert catalog["default_model"] == "local:qwen2.5-coder-1.5b"
+    for model in catalog["local"]:
+        if model["state"] == "not_installed":
+            assert model["install_command"] in result.stdout.replace("\n", "")
+
+
+def test_models_try_prints_the_answer_and_its_cost(cli: Cli) -> None:
+    fake = serve_fake(
+        cli,
+        reply("Refunds take 5-7 days.", usage=Usage(42, 7)),
+        structured({"order_id": "W2378156"}),
+        reply("from stdin"),
+        reply("as json"),
+    )
+    result = cli.run(
+        "models", "try", "--model", "openai:gpt-test", "How long?", "--system", "Be brief."
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Refunds take 5-7 days.\n"
+    assert "model openai:gpt-test" in result.stderr and "42 in, 7 out" in result.stderr
+    assert [m.role for m in fake.last_request.messages] == ["system", "user"]
+
+    schema = cli.tmp / "order.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"order_id": {}}}))
+    structured_result = cli.run(
+        "models", "try", "Order id?", "--model", "openai:gpt-test", "--schema", str(schema)
+    )
+    assert structured_result.exit_code == 0, structured_result.output
+    assert json.loads(structured_result.stdout) == {"order_id": "W2378156"}
+
+    piped = cli.run(
+        "models", "try", "-", "--model", "openai:gpt-test", "--max-tokens", "9", input="Hi?\n"
+    )
+    assert piped.stdout == "from stdin\n"
+    assert fake.last_request.messages[-1].content == "Hi?"
+    assert fake.last_request.max_tokens == 9
+    payload = cli.json("models", "try", "x", "--model", "openai:gpt-test")
+    assert (payload["text"], payload["model"]) == ("as json", "openai:gpt-test")
+    fake.assert_all_used()
+
+    not_a_schema = cli.tmp / "list.json"
+    not_a_schema.write_text("[1, 2]")
+    assert cli.run("models", "try", "x", "--schema", str(not_a_schema)).exit_code == 2
+    broken = cli.tmp / "broken.json"
+    broken.write_text("{")
+    assert cli.run("models", "try", "x", "--schema", str(broken)).exit_code == 2
+    assert cli.run("models", "try", "x", "--max-tokens", "0").exit_code == 2
+
+
+def test_models_try_failures_exit_codes(cli: Cli) -> None:
+    fake = serve_fake(
+        cli, *[ModelUnavailable("provider down")] * 3, ModelOutputInvalid("could not follow")
+    )
+    down = cli.run("models", "try", "hi", "--model", "openai:gpt-test")
+    assert down.exit_code == 5
+    assert "error: unavailable:" in down.stderr and "provider down" in down.stderr
+    assert "request id: req_" in down.stderr
+    assert down.stdout == ""
+    invalid = cli.run("models", "try", "hi", "--model", "openai:gpt-test")
+    assert invalid.exit_code == 1 and "error: model_output_invalid" in invalid.stderr
+    fake.assert_all_used()  # neither failure was retried by the CLI
+    unknown = cli.run("models", "try", "hi", "--model", "local:gpt-9")
+    assert unknown.exit_code == 2 and "local:gpt-9" in unknown.stderr
+
+
+def test_model_endpoints_never_echo_the_key(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-test-0123456789abcdef"
+    monkeypatch.setenv("OLLAMA_KEY", secret)
+    added = cli.run(
+        "models",
+        "endpoints",
+        "add",
+        "ollama",
+        "http://127.0.0.1:11434/v1",
+        "--api-key-env",
+        "OLLAMA_KEY",
+    )
+    assert added.exit_code == 0, added.output
+    assert "openai-compatible:ollama/<model>" in added.stderr
+    from_stdin = cli.run(
+        "models",
+        "endpoints",
+        "add",
+        "vllm",
+        "http://127.0.0.1:8000/v1",
+        "--api-key-stdin",
+        "--json",
+        input=secret + "\n",
+    )
+    assert from_stdin.exit_code == 0, from_stdin.output
+    assert json.loads(from_stdin.stdout)["has_api_key"] is True
+    keyless = cli.json("models", "endpoints", "add", "local", "http://127.0.0.1:9000/v1")
+    assert keyless["has_api_key"] is False
+
+    listed = cli.run("models", "endpoints", "list")
+    assert listed.exit_code == 0 and "ollama" in listed.stdout and "stored" in listed.stdout
+    endpoints = cli.json("models", "endpoints", "list")
+    assert [e["name"] for e in endpoints] == ["local", "ollama", "vllm"]
+    assert "ollama" in cli.json("models", "list")["endpoints"]
+    for result in (added, from_stdin, listed):
+        assert secret not in result.output
+    assert secret not in json.dumps(endpoints)
+
+    duplicate = cli.run("models", "endpoints", "add", "ollama", "http://127.0.0.1:1/v1")
+    assert duplicate.exit_code == 1 and "conflict" in duplicate.stderr
+    monkeypatch.delenv("OLLAMA_KEY")
+    missing = cli.run(
+        "models", "endpoints", "add", "x", "http://127.0.0.1:1/v1", "--api-key-env", "OLLAMA_KEY"
+    )
+    assert missing.exit_code == 2 and "OLLAMA_KEY" in missing.stderr
+    both = cli.run(
+        "models",
+        "endpoints",
+        "add",
+        "x",
+        "http://127.0.0.1:1/v1",
+        "--api-key-env",
+        "A",
+        "--api-key-stdin",
+    )
+    assert both.exit_code == 2
+    empty = cli.run(
+        "models", "endpoints", "add", "x", "http://127.0.0.1:1/v1", "--api-key-stdin", input="\n"
+    )
+    assert empty.exit_code == 2
+    assert cli.run("models", "endpoints", "add", "x", "not-a-url").exit_code == 2
+    # no option takes the key itself
+    as_argument = cli.run("models", "endpoints", "add", "x", "http://h/v1", "--api-key", secret)
+    assert as_argument.exit_code == 2 and secret not in as_argument.output
+
+    assert cli.run("models", "endpoints", "remove", "ollama", input="n\n").exit_code == 1
+    assert cli.run("models", "endpoints", "remove", "ollama", "--yes").exit_code == 0
+    assert cli.run("models", "endpoints", "remove", "ollama", "-y").exit_code == 4
+    assert [e["name"] for e in cli.json("models", "endpoints", "list")] == ["local", "vllm"]
+
+
+def test_set_model_for_the_workspace_and_an_agent(cli: Cli) -> None:
+    result = cli.run("workspace", "set-model", "local:smollm2-135m")
+    assert result.exit_code == 0, result.output
+    assert "now uses local:smollm2-135m" in result.stdout
+    assert cli.json("workspace", "show")["default_model"] == "local:smollm2-135m"
+    assert cli.json("models", "list")["default_model"] == "local:smollm2-135m"
+    cli.run("workspace", "rename", "Acme")
+    assert cli.json("workspace", "show")["default_model"] == "local:smollm2-135m"
+    reset = cli.json("workspace", "set-model", "--platform-default")
+    assert (reset["name"], reset["default_model"]) == ("Acme", None)
+    assert "platform default" in cli.run("workspace", "set-model", "--platform-default").stdout
+    assert cli.run("workspace", "set-model").exit_code == 2
+    assert cli.run("workspace", "set-model", "local:x", "--platform-default").exit_code == 2
+    invalid = cli.run("workspace", "set-model", "gpt-4")
+    assert invalid.exit_code == 2 and "validation_error" in invalid.stderr
+
+    agent = cli.json("agents", "create", "refunds", "--description", "Refund desk")
+    chosen = cli.run("agents", "set-model", agent["id"], "openai:gpt-4.1-mini")
+    assert chosen.exit_code == 0 and "now uses openai:gpt-4.1-mini" in chosen.stdout
+    shown = cli.json("agents", "show", agent["id"])
+    assert (shown["model"], shown["description"]) == ("openai:gpt-4.1-mini", "Refund desk")
+    back = cli.json("agents", "set-model", agent["id"], "--workspace-default")
+    assert back["model"] is None
+    assert (
+        "workspace's model"
+        in cli.run("agents", "set-model", agent["id"], "--workspace-default").stdout
+    )
+    assert cli.run("agents", "set-model", agent["id"]).exit_code == 2
+    assert cli.run("agents", "set-model", "agt_missing", "local:x").exit_code == 4

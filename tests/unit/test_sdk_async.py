@@ -15,28 +15,39 @@ from starlette.types import ASGIApp
 from deputy.api.app import create_app
 from deputy.config import load_settings
 from deputy.domain.errors import NotFound
+from deputy.llm.errors import ModelUnavailable
+from deputy.llm.registry import ModelRegistry
 from deputy.sdk import (
     AsyncDeputyClient,
     AuthenticationError,
     DeputyConnectionError,
     NotFoundError,
     RetryPolicy,
+    UnavailableError,
 )
+from deputy.services.model_hub import DatabaseUsageSink
+from deputy.services.platform import Platform
 from deputy.services.startup import prepare
+from deputy.testing import ScriptedModel, reply
 
 BASE = "http://deputy.test"
 FAST = RetryPolicy(max_retries=3, backoff=0.0, jitter=False)
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[ASGIApp, str]]:
+def platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[Platform, str]]:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    platform, bootstrap = prepare(load_settings())
+    deployed, bootstrap = prepare(load_settings())
     assert bootstrap.created is not None
     try:
-        yield create_app(platform), bootstrap.created.owner_key.secret
+        yield deployed, bootstrap.created.owner_key.secret
     finally:
-        platform.close()
+        deployed.close()
+
+
+@pytest.fixture
+def server(platform: tuple[Platform, str]) -> tuple[ASGIApp, str]:
+    return create_app(platform[0]), platform[1]
 
 
 def connect(
@@ -181,3 +192,66 @@ def test_async_connection_failures_are_bounded(server: tuple[ASGIApp, str]) -> N
 
     asyncio.run(scenario())
     assert len(attempts) == 3
+
+
+async def _no_wait(_seconds: float) -> None:
+    return None
+
+
+def test_async_models_endpoints_and_model_settings(
+    platform: tuple[Platform, str], server: tuple[ASGIApp, str]
+) -> None:
+    app, key = server
+    hub = platform[0].models
+    fake = ScriptedModel(
+        [reply("hi"), *[ModelUnavailable("provider down")] * 3], name="openai:gpt-test"
+    )
+    hub.root = ModelRegistry(
+        hub.base_settings,
+        local=hub.local,
+        usage_sink=DatabaseUsageSink(platform[0].db),
+        served={fake.name: fake},
+        sleep=_no_wait,
+    )
+    tries: list[httpx.Request] = []
+    inner = httpx.ASGITransport(app=app)
+
+    async def count(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models/try":
+            tries.append(request)
+        return await inner.handle_async_request(request)
+
+    async def scenario() -> None:
+        async with connect(app, key, httpx.MockTransport(count)) as client:
+            catalog = await client.models.list()
+            assert catalog.default_model == catalog.platform_default
+
+            workspace = await client.workspace.update(default_model="openai:gpt-test")
+            assert workspace.default_model == "openai:gpt-test"
+            result = await client.models.run("Say hi", max_tokens=8)  # the workspace's model
+            assert (result.model, result.text) == ("openai:gpt-test", "hi")
+            assert fake.last_request.max_tokens == 8
+            with pytest.raises(UnavailableError):
+                await client.models.run("again")
+            assert len(tries) == 2  # the failure was not retried by the client
+            kept = await client.workspace.update(name="Renamed")
+            assert kept.default_model == "openai:gpt-test"
+            assert (await client.workspace.update(default_model=None)).default_model is None
+
+            agent = await client.agents.create("refunds", "Refund desk")
+            chosen = await client.agents.update(agent.id, model="local:smollm2-135m")
+            assert chosen.model == "local:smollm2-135m"
+            described = await client.agents.update(agent.id, description="Returns")
+            assert (described.model, described.description) == ("local:smollm2-135m", "Returns")
+            assert (await client.agents.update(agent.id, model=None)).model is None
+
+            endpoint = await client.model_endpoints.create(
+                "ollama", "http://127.0.0.1:11434/v1", api_key="sk-secret"
+            )
+            assert endpoint.has_api_key
+            assert await client.model_endpoints.list() == [endpoint]
+            await client.model_endpoints.delete("ollama")
+            assert await client.model_endpoints.list() == []
+
+    asyncio.run(scenario())
+    fake.assert_all_used()

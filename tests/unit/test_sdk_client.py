@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import get_args
@@ -24,13 +25,20 @@ from deputy.domain.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from deputy.llm.errors import ModelOutputInvalid, ModelUnavailable
+from deputy.llm.registry import ModelRegistry
+from deputy.llm.types import Usage
 from deputy.sdk import (
+    UNSET,
     AuthenticationError,
     ConflictError,
     DeputyAPIError,
     DeputyClient,
     IntegrityMismatch,
     InvalidCursorError,
+    InvalidRequestError,
+    ModelFailedError,
+    ModelOutputInvalidError,
     NotFoundError,
     PermissionDeniedError,
     RetryPolicy,
@@ -38,24 +46,34 @@ from deputy.sdk import (
     UnexpectedResponse,
     ValidationFailedError,
 )
+from deputy.sdk import _calls as calls
 from deputy.sdk.errors import ERROR_CLASSES, InternalServerError, error_from_response
 from deputy.sdk.testing import SyncASGITransport
+from deputy.services.model_hub import DatabaseUsageSink
+from deputy.services.platform import Platform
 from deputy.services.startup import prepare
+from deputy.testing import ScriptedModel, reply, structured
 
 BASE = "http://deputy.test"
 FAST = RetryPolicy(max_retries=3, backoff=0.0, jitter=False)
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[ASGIApp, str]]:
-    """The real app on a fresh platform (SQLite in the test's data dir) and its owner key."""
+def platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[Platform, str]]:
+    """A fresh platform (SQLite in the test's data dir) and its owner key."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    platform, bootstrap = prepare(load_settings())
+    deployed, bootstrap = prepare(load_settings())
     assert bootstrap.created is not None
     try:
-        yield create_app(platform), bootstrap.created.owner_key.secret
+        yield deployed, bootstrap.created.owner_key.secret
     finally:
-        platform.close()
+        deployed.close()
+
+
+@pytest.fixture
+def server(platform: tuple[Platform, str]) -> tuple[ASGIApp, str]:
+    """The real app on that platform, and its owner key."""
+    return create_app(platform[0]), platform[1]
 
 
 @pytest.fixture
@@ -304,3 +322,233 @@ def test_ids_cannot_change_the_route(client: DeputyClient) -> None:
         client.agents.get(f"../agents/{agent.id}")
     with pytest.raises(ValueError, match="empty"):
         client.agents.get("")
+
+
+# ---- models ------------------------------------------------------------------------------
+
+
+async def _no_wait(_seconds: float) -> None:
+    return None
+
+
+def serve_fake(platform: Platform, model: ScriptedModel) -> ScriptedModel:
+    """Serve `model` under its name behind the real registry stack (metering included)."""
+    hub = platform.models
+    hub.root = ModelRegistry(
+        hub.base_settings,
+        local=hub.local,
+        usage_sink=DatabaseUsageSink(platform.db),
+        served={model.name: model},
+        sleep=_no_wait,
+    )
+    return model
+
+
+class Recorder:
+    """Forwards to the app and keeps every request the SDK sent."""
+
+    def __init__(self, inner: SyncASGITransport) -> None:
+        self.inner = inner
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.inner.handle_request(request)
+
+    def sent(self, method: str, path: str) -> list[httpx.Request]:
+        return [r for r in self.requests if r.method == method and r.url.path == path]
+
+
+def test_update_calls_tell_not_given_from_null() -> None:
+    assert repr(UNSET) == "UNSET"
+    assert calls.update_workspace(None, UNSET).json == {}
+    assert calls.update_workspace("Acme", UNSET).json == {"name": "Acme"}
+    assert calls.update_workspace(None, None).json == {"default_model": None}
+    assert calls.update_agent("agt_1", "desk", UNSET).json == {"description": "desk"}
+    assert calls.update_agent("agt_1", None, None).json == {"model": None}
+    run = calls.run_model("hi", None, None, None, 256, None, 90.0, None)
+    assert (run.method, run.path, run.json) == (
+        "POST",
+        "/v1/models/try",
+        {
+            "prompt": "hi",
+            "max_tokens": 256,
+        },
+    )
+    assert run.idempotent and run.idempotency_key and run.timeout == 90.0
+    assert {"unavailable", "model_error", "model_output_invalid"} <= run.final_codes
+
+
+def test_models_list(client: DeputyClient) -> None:
+    catalog = client.models.list()
+    assert catalog.default_model == catalog.platform_default == "local:qwen2.5-coder-1.5b"
+    names = {m.name: m for m in catalog.local}
+    assert {"local:qwen2.5-coder-1.5b", "local:smollm2-135m"} <= set(names)
+    assert names["local:qwen2.5-coder-1.5b"].is_default
+    assert not names["local:smollm2-135m"].is_default
+    assert catalog.endpoints == []
+    assert catalog.hosted == {"openai": False, "anthropic": False}
+
+
+def test_models_run_on_a_fake_model(
+    platform: tuple[Platform, str], transport: SyncASGITransport
+) -> None:
+    fake = serve_fake(
+        platform[0],
+        ScriptedModel(
+            [reply("hi", usage=Usage(12, 3)), structured({"order_id": "W2378156"})],
+            name="openai:gpt-test",
+        ),
+    )
+    recorder = Recorder(transport)
+    with DeputyClient(
+        BASE, platform[1], transport=httpx.MockTransport(recorder), retry=FAST, timeout=5.0
+    ) as client:
+        result = client.models.run(
+            "Say hi", model="openai:gpt-test", system="Be brief.", max_tokens=32, temperature=0
+        )
+        assert (result.model, result.text, result.parsed) == ("openai:gpt-test", "hi", None)
+        assert (result.input_tokens, result.output_tokens) == (12, 3)
+        assert result.latency_seconds >= 0 and result.finish_reason
+        sent = fake.last_request
+        assert [m.role for m in sent.messages] == ["system", "user"]
+        assert (sent.max_tokens, sent.temperature) == (32, 0)
+
+        schema = {"type": "object", "properties": {"order_id": {"type": "string"}}}
+        parsed = client.models.run(
+            "Order id?", model="openai:gpt-test", response_schema=schema, timeout=None
+        )
+        assert parsed.parsed == {"order_id": "W2378156"}
+        sent_schema = fake.last_request.response_schema
+        assert sent_schema is not None and "order_id" in sent_schema["properties"]
+    fake.assert_all_used()
+
+    first, second = recorder.sent("POST", "/v1/models/try")
+    assert first.headers["Idempotency-Key"] != second.headers["Idempotency-Key"]
+    assert json.loads(first.content) == {
+        "prompt": "Say hi",
+        "max_tokens": 32,
+        "model": "openai:gpt-test",
+        "system": "Be brief.",
+        "temperature": 0,
+    }
+    assert json.loads(second.content)["response_schema"] == schema
+    # A model may take a minute: the call waits longer than the client's 5 s, unless told.
+    assert first.extensions["timeout"]["read"] == 180.0
+    assert second.extensions["timeout"]["read"] == 5.0
+
+
+def test_models_run_after_a_lost_answer_replays_it(
+    platform: tuple[Platform, str], transport: SyncASGITransport
+) -> None:
+    fake = serve_fake(platform[0], ScriptedModel(["only once"], name="openai:gpt-test"))
+    posts: list[httpx.Request] = []
+
+    def lose_first_answer(request: httpx.Request) -> httpx.Response:
+        response = transport.handle_request(request)
+        if request.method == "POST":
+            posts.append(request)
+            if len(posts) == 1:
+                raise httpx.ReadError("connection reset by peer", request=request)
+        return response
+
+    with DeputyClient(
+        BASE, platform[1], transport=httpx.MockTransport(lose_first_answer), retry=FAST
+    ) as client:
+        result = client.models.run("hi", model="openai:gpt-test")
+    assert result.text == "only once"
+    assert (
+        len(posts) == 2
+        and posts[0].headers["Idempotency-Key"] == posts[1].headers["Idempotency-Key"]
+    )
+    fake.assert_all_used()  # the model ran (and was paid for) once
+
+
+def test_model_failures_are_typed_and_not_retried(
+    platform: tuple[Platform, str], transport: SyncASGITransport
+) -> None:
+    # The server tries an unavailable model 3 times; the SDK must not multiply that.
+    fake = serve_fake(
+        platform[0],
+        ScriptedModel(
+            [*[ModelUnavailable("provider down")] * 3, ModelOutputInvalid("no JSON")],
+            name="openai:gpt-test",
+        ),
+    )
+    recorder = Recorder(transport)
+    with DeputyClient(
+        BASE, platform[1], transport=httpx.MockTransport(recorder), retry=FAST
+    ) as client:
+        with pytest.raises(UnavailableError) as unavailable:
+            client.models.run("hi", model="openai:gpt-test")
+        assert unavailable.value.status == 503 and unavailable.value.code == "unavailable"
+        assert "provider down" in unavailable.value.message
+        assert unavailable.value.request_id
+
+        with pytest.raises(ModelFailedError) as invalid:
+            client.models.run("hi", model="openai:gpt-test")
+        assert isinstance(invalid.value, ModelOutputInvalidError)
+        assert (invalid.value.status, invalid.value.code) == (502, "model_output_invalid")
+
+        with pytest.raises(InvalidRequestError, match="local:gpt-9") as unknown:
+            client.models.run("hi", model="local:gpt-9")
+        assert unknown.value.status == 400
+        with pytest.raises(ValidationFailedError):
+            client.models.run("hi", model="gpt-4")  # not `provider:model`
+    fake.assert_all_used()
+    assert len(recorder.sent("POST", "/v1/models/try")) == 4
+
+
+def test_model_endpoints_create_list_delete(client: DeputyClient) -> None:
+    endpoint = client.model_endpoints.create(
+        "ollama", "http://127.0.0.1:11434/v1/", api_key="sk-very-secret"
+    )
+    assert (endpoint.name, endpoint.base_url) == ("ollama", "http://127.0.0.1:11434/v1")
+    assert endpoint.has_api_key and "sk-very-secret" not in endpoint.model_dump_json()
+    keyless = client.model_endpoints.create("vllm", "http://127.0.0.1:8000/v1")
+    assert not keyless.has_api_key
+    assert client.model_endpoints.list() == [endpoint, keyless]
+    assert client.models.list().endpoints == ["ollama", "vllm"]
+    with pytest.raises(ConflictError):
+        client.model_endpoints.create("ollama", "http://127.0.0.1:1/v1")
+    with pytest.raises(ValidationFailedError):
+        client.model_endpoints.create("Bad Name", "http://127.0.0.1:1/v1")
+
+    client.model_endpoints.delete("ollama")
+    assert [e.name for e in client.model_endpoints.list()] == ["vllm"]
+    with pytest.raises(NotFoundError):
+        client.model_endpoints.delete("ollama")
+
+
+def test_workspace_default_model_set_kept_and_reset(client: DeputyClient) -> None:
+    assert client.workspace.get().default_model is None
+    chosen = client.workspace.update(default_model="local:smollm2-135m")
+    assert chosen.default_model == "local:smollm2-135m"
+    assert client.models.list().default_model == "local:smollm2-135m"
+    renamed = client.workspace.update(name="Acme")  # default_model not given: kept
+    assert (renamed.name, renamed.default_model) == ("Acme", "local:smollm2-135m")
+    assert client.workspace.rename("Acme 2").default_model == "local:smollm2-135m"
+
+    reset = client.workspace.update(default_model=None)
+    assert (reset.name, reset.default_model) == ("Acme 2", None)
+    catalog = client.models.list()
+    assert catalog.default_model == catalog.platform_default
+    with pytest.raises(ValidationFailedError):
+        client.workspace.update(default_model="not a model")
+
+
+def test_agent_model_set_kept_and_reset(client: DeputyClient) -> None:
+    agent = client.agents.create("refunds", "Refund desk")
+    assert agent.model is None
+    chosen = client.agents.update(agent.id, model="openai:gpt-4.1-mini")
+    assert (chosen.model, chosen.description) == ("openai:gpt-4.1-mini", "Refund desk")
+    described = client.agents.update(agent.id, description="Refunds and returns")
+    assert (described.model, described.description) == (
+        "openai:gpt-4.1-mini",
+        "Refunds and returns",
+    )
+    reset = client.agents.update(agent.id, model=None)
+    assert (reset.model, reset.description) == (None, "Refunds and returns")
+    assert client.agents.get(agent.id).model is None
+    with pytest.raises(NotFoundError):
+        client.agents.update("agt_missing", model=None)

@@ -46,6 +46,7 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
         finally:
             if jobs is not None:
                 jobs.stop()
+            await platform.models.aclose()
 
     app = FastAPI(
         title="Deputy",

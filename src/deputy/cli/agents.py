@@ -102,6 +102,30 @@ def show_agent(ctx: typer.Context, agent_id: AgentId, as_json: AsJson = False) -
     print_fields(client(ctx).agents.get(agent_id), as_json=as_json)
 
 
+@agents_app.command("set-model")
+def set_agent_model(
+    ctx: typer.Context,
+    agent_id: AgentId,
+    model: Annotated[
+        str | None,
+        typer.Argument(metavar="NAME", help="`provider:model` (see `deputy models list`)."),
+    ] = None,
+    workspace_default: Annotated[
+        bool, typer.Option("--workspace-default", help="Return to the workspace's model.")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Set the model one agent uses, instead of the workspace's."""
+    if (model is None) == (not workspace_default):
+        raise fail("give a model NAME or --workspace-default (one of them)", EXIT_USAGE)
+    agent = client(ctx).agents.update(agent_id, model=None if workspace_default else model)
+    if as_json:
+        print_json(agent)
+        return
+    chosen = agent.model or "the workspace's model"
+    out().print(f"Agent {agent.name} ({agent.id}) now uses {chosen}.", markup=False)
+
+
 @versions_app.command("create")
 def create_version(
     ctx: typer.Context,

@@ -2,7 +2,7 @@
 HTTP API through `deputy.sdk`.
 
 Exit codes: 0 success, 1 other error, 2 usage or invalid request, 3 authentication or
-permission, 4 not found, 5 server unreachable or unavailable.
+permission, 4 not found, 5 server (or the model it calls) unreachable or unavailable.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from deputy.cli import auth, server
 from deputy.cli.agents import agents_app
 from deputy.cli.keys import keys_app
 from deputy.cli.materials import materials_app
+from deputy.cli.models import models_app
 from deputy.cli.output import exit_code_for, report_error
 from deputy.cli.state import state
 from deputy.cli.workspace import members_app, workspace_app, workspaces_app
@@ -88,6 +89,7 @@ app.add_typer(members_app, name="members")
 app.add_typer(keys_app, name="keys")
 app.add_typer(materials_app, name="materials")
 app.add_typer(agents_app, name="agents")
+app.add_typer(models_app, name="models")
 
 
 if __name__ == "__main__":

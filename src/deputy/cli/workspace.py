@@ -8,6 +8,7 @@ import typer
 
 from deputy.cli import listing
 from deputy.cli.output import (
+    EXIT_USAGE,
     AsJson,
     Column,
     fail,
@@ -74,6 +75,32 @@ def rename_workspace(
 ) -> None:
     """Rename your workspace."""
     print_fields(client(ctx).workspace.rename(name), as_json=as_json)
+
+
+@workspace_app.command("set-model")
+def set_workspace_model(
+    ctx: typer.Context,
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NAME",
+            help="`provider:model`, e.g. local:qwen2.5-coder-1.5b (see `models list`).",
+        ),
+    ] = None,
+    platform_default: Annotated[
+        bool, typer.Option("--platform-default", help="Return to the platform's default model.")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Set the model your workspace's agents use (unless an agent sets its own)."""
+    if (model is None) == (not platform_default):
+        raise fail("give a model NAME or --platform-default (one of them)", EXIT_USAGE)
+    workspace = client(ctx).workspace.update(default_model=None if platform_default else model)
+    if as_json:
+        print_json(workspace)
+        return
+    chosen = workspace.default_model or "the platform default model"
+    out().print(f"Workspace {workspace.name!r} now uses {chosen}.", markup=False)
 
 
 @members_app.command("add")

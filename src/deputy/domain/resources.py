@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
@@ -187,6 +187,50 @@ class AgentCreate(Body):
 class VersionCreate(Body):
     spec: dict[str, Any]
     note: str = Field(default="", max_length=4000)
+
+
+class LocalModelInfo(Resource):
+    name: str
+    title: str
+    role: str
+    state: Literal["not_installed", "installed", "assembled"]
+    size_bytes: int
+    installed_bytes: int
+    install_command: str | None
+    is_default: bool
+    problems: list[str]
+
+
+class ModelCatalog(Resource):
+    """What models the caller's workspace can use, and which one it uses by default."""
+
+    default_model: str
+    platform_default: str
+    fallback_models: list[str]
+    local: list[LocalModelInfo]
+    endpoints: list[str]
+    hosted: dict[str, bool]
+
+
+class ModelTry(Body):
+    model: ModelName | None = Field(default=None, description="Default: the workspace's model.")
+    prompt: str = Field(min_length=1, max_length=20_000)
+    system: str | None = Field(default=None, max_length=20_000)
+    response_schema: dict[str, Any] | None = Field(
+        default=None, description="A JSON Schema the answer must satisfy."
+    )
+    max_tokens: int = Field(default=256, ge=1, le=4096)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+class ModelTryResult(Resource):
+    model: str
+    text: str
+    parsed: Any = None
+    finish_reason: str
+    input_tokens: int
+    output_tokens: int
+    latency_seconds: float
 
 
 class ErrorInfo(BaseModel):

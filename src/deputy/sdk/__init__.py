@@ -8,7 +8,8 @@
 
 Errors the API reports are `DeputyAPIError` subclasses (one per stable code) carrying `code`,
 `message`, `status`, `request_id` and `details`. Every POST carries an `Idempotency-Key`, so
-requests are retried safely on connection failures and 503s.
+requests are retried safely on connection failures and 503s; a model's failure reported by
+`client.models.run` is not retried (it would spend the tokens again).
 """
 
 from deputy.domain.resources import (
@@ -17,11 +18,16 @@ from deputy.domain.resources import (
     ApiKeyInfo,
     CreatedApiKey,
     CreatedWorkspace,
+    LocalModelInfo,
     Material,
     Member,
+    ModelCatalog,
+    ModelEndpoint,
+    ModelTryResult,
     Page,
     Workspace,
 )
+from deputy.sdk._calls import UNSET, Unset
 from deputy.sdk.aio import AsyncDeputyClient
 from deputy.sdk.client import DeputyClient
 from deputy.sdk.credentials import Credentials, load_credentials, resolve_credentials
@@ -39,6 +45,8 @@ from deputy.sdk.errors import (
     InvalidRequestError,
     MethodNotAllowedError,
     MissingCredentials,
+    ModelFailedError,
+    ModelOutputInvalidError,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
@@ -54,6 +62,7 @@ from deputy.sdk.transfer import Progress
 
 __all__ = [
     "NO_RETRIES",
+    "UNSET",
     "Agent",
     "AgentVersion",
     "ApiKeyInfo",
@@ -74,10 +83,16 @@ __all__ = [
     "InternalServerError",
     "InvalidCursorError",
     "InvalidRequestError",
+    "LocalModelInfo",
     "Material",
     "Member",
     "MethodNotAllowedError",
     "MissingCredentials",
+    "ModelCatalog",
+    "ModelEndpoint",
+    "ModelFailedError",
+    "ModelOutputInvalidError",
+    "ModelTryResult",
     "NotFoundError",
     "Page",
     "PayloadTooLargeError",
@@ -88,6 +103,7 @@ __all__ = [
     "RetryPolicy",
     "UnavailableError",
     "UnexpectedResponse",
+    "Unset",
     "UnsupportedMediaTypeError",
     "ValidationFailedError",
     "Workspace",

@@ -6,15 +6,16 @@ and nowhere else.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any, Generic, Literal, TypeVar
+from typing import IO, Any, Final, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from deputy.domain import resources as r
 from deputy.domain.tenancy import KeyKind, Role, Scope
@@ -25,6 +26,23 @@ M = TypeVar("M", bound=BaseModel)
 Method = Literal["GET", "POST", "PATCH", "DELETE"]
 Parser = Callable[[httpx.Response], T]
 FileField = tuple[str, IO[bytes], str]
+
+
+class Unset(enum.Enum):
+    """The type of `UNSET`: an argument that was not given, as opposed to `None` (which, for a
+    model setting, means "back to the default")."""
+
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = Unset.UNSET
+
+# What a model's failure looks like when Deputy reports it. The model already ran (and the
+# server already retried it); sending the request again would spend the tokens again.
+MODEL_FAILURE_CODES: Final = frozenset({"unavailable", "model_error", "model_output_invalid"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +59,11 @@ class Call(Generic[T]):
     gone_is_done: bool = False
     # Error statuses handed to `parse` instead of raised (the readiness probe's 503).
     accept_statuses: frozenset[int] = frozenset()
+    # Error codes (Deputy's `X-Error-Code`) that are the call's final answer: never retried,
+    # although their status (502, 503) is retried for other calls.
+    final_codes: frozenset[str] = frozenset()
+    # Seconds to wait for this call's answer; None: the client's timeout.
+    timeout: float | None = None
 
     @property
     def idempotent(self) -> bool:
@@ -60,6 +83,16 @@ def _page(item: type[M]) -> Parser[r.Page[M]]:
 
     def parse(response: httpx.Response) -> r.Page[M]:
         return page_model.model_validate_json(response.content)
+
+    return parse
+
+
+def _list(item: type[M]) -> Parser[list[M]]:
+    adapter = TypeAdapter(list[item])  # type: ignore[valid-type]
+
+    def parse(response: httpx.Response) -> list[M]:
+        result: list[M] = adapter.validate_json(response.content)
+        return result
 
     return parse
 
@@ -120,6 +153,16 @@ def get_workspace() -> Call[r.Workspace]:
 
 def rename_workspace(name: str) -> Call[r.Workspace]:
     return Call("PATCH", "/v1/workspace", _model(r.Workspace), json={"name": name})
+
+
+def update_workspace(name: str | None, default_model: str | Unset | None) -> Call[r.Workspace]:
+    """`default_model=None` returns the workspace to the platform default; UNSET leaves it."""
+    body: dict[str, Any] = {}
+    if name is not None:
+        body["name"] = name
+    if not isinstance(default_model, Unset):
+        body["default_model"] = default_model
+    return Call("PATCH", "/v1/workspace", _model(r.Workspace), json=body)
 
 
 def create_workspace(
@@ -239,6 +282,18 @@ def get_agent(agent_id: str) -> Call[r.Agent]:
     return Call("GET", f"/v1/agents/{_seg(agent_id)}", _model(r.Agent))
 
 
+def update_agent(
+    agent_id: str, description: str | None, model: str | Unset | None
+) -> Call[r.Agent]:
+    """`model=None` returns the agent to its workspace's default model; UNSET leaves it."""
+    body: dict[str, Any] = {}
+    if description is not None:
+        body["description"] = description
+    if not isinstance(model, Unset):
+        body["model"] = model
+    return Call("PATCH", f"/v1/agents/{_seg(agent_id)}", _model(r.Agent), json=body)
+
+
 def create_version(
     agent_id: str, spec: Mapping[str, Any], note: str, idempotency_key: str | None
 ) -> Call[r.AgentVersion]:
@@ -263,3 +318,59 @@ def get_version(agent_id: str, number: int) -> Call[r.AgentVersion]:
     return Call(
         "GET", f"/v1/agents/{_seg(agent_id)}/versions/{_seg(number)}", _model(r.AgentVersion)
     )
+
+
+# ---- models and model endpoints ----------------------------------------------------------
+
+
+def list_models() -> Call[r.ModelCatalog]:
+    return Call("GET", "/v1/models", _model(r.ModelCatalog))
+
+
+def run_model(
+    prompt: str,
+    model: str | None,
+    system: str | None,
+    response_schema: Mapping[str, Any] | None,
+    max_tokens: int,
+    temperature: float | None,
+    timeout: float | None,
+    idempotency_key: str | None,
+) -> Call[r.ModelTryResult]:
+    """One prompt to a model. It spends tokens, so it carries an Idempotency-Key (a resend after
+    a lost answer replays the stored one) and a model's failure is final, not retried."""
+    body: dict[str, Any] = {"prompt": prompt, "max_tokens": max_tokens}
+    if model is not None:
+        body["model"] = model
+    if system is not None:
+        body["system"] = system
+    if response_schema is not None:
+        body["response_schema"] = dict(response_schema)
+    if temperature is not None:
+        body["temperature"] = temperature
+    return Call(
+        "POST",
+        "/v1/models/try",
+        _model(r.ModelTryResult),
+        json=body,
+        idempotency_key=_key(idempotency_key),
+        final_codes=MODEL_FAILURE_CODES,
+        timeout=timeout,
+    )
+
+
+def create_model_endpoint(
+    name: str, base_url: str, api_key: str | None, idempotency_key: str | None
+) -> Call[r.ModelEndpoint]:
+    body: dict[str, Any] = {"name": name, "base_url": base_url}
+    if api_key is not None:
+        body["api_key"] = api_key
+    return _post("/v1/model-endpoints", _model(r.ModelEndpoint), body, idempotency_key)
+
+
+def list_model_endpoints() -> Call[list[r.ModelEndpoint]]:
+    return Call("GET", "/v1/model-endpoints", _list(r.ModelEndpoint))
+
+
+def delete_model_endpoint(name: str) -> Call[None]:
+    return Call("DELETE", f"/v1/model-endpoints/{_seg(name)}", _nothing, gone_is_done=True)

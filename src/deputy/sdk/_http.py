@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import anyio
 import httpx
+from httpx import USE_CLIENT_DEFAULT
 from pydantic import ValidationError
 
 from deputy import __version__
@@ -85,7 +86,10 @@ class _Attempts:
 
     def after_error_response(self, response: httpx.Response) -> float:
         """Call with the error body read: the delay before retrying, or raises the error."""
-        delay = self.policy.retry_response(response, self.number, allowed=self.call.retry)
+        final = response.headers.get("x-error-code") in self.call.final_codes
+        delay = self.policy.retry_response(
+            response, self.number, allowed=self.call.retry and not final
+        )
         if delay is None:
             raise error_from_response(response)
         self.number += 1
@@ -133,6 +137,7 @@ class SyncHTTP:
                 json=call.json,
                 files=call.files,
                 headers=_request_headers(call),
+                timeout=USE_CLIENT_DEFAULT if call.timeout is None else call.timeout,
             )
             try:
                 response = self.client.send(request, stream=stream)
@@ -195,6 +200,7 @@ class AsyncHTTP:
                 json=call.json,
                 files=call.files,
                 headers=_request_headers(call),
+                timeout=USE_CLIENT_DEFAULT if call.timeout is None else call.timeout,
             )
             try:
                 response = await self.client.send(request, stream=stream)

@@ -8,6 +8,7 @@ methods as `DeputyClient`, awaited; `iter_all` / `iter_pages` are async iterator
 
 from __future__ import annotations
 
+import builtins
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
@@ -19,8 +20,9 @@ import httpx
 from deputy.domain import resources as r
 from deputy.domain.tenancy import KeyKind, Role, Scope
 from deputy.sdk import _calls as calls
+from deputy.sdk._calls import UNSET, Unset
 from deputy.sdk._http import AsyncHTTP
-from deputy.sdk.client import DEFAULT_TIMEOUT
+from deputy.sdk.client import DEFAULT_TIMEOUT, MODEL_TIMEOUT
 from deputy.sdk.credentials import resolve_credentials
 from deputy.sdk.errors import DeputyConnectionError
 from deputy.sdk.models import Health, Readiness
@@ -65,6 +67,11 @@ class AsyncWorkspaceAPI(_Namespace):
 
     async def rename(self, name: str) -> r.Workspace:
         return await self._http.run(calls.rename_workspace(name))
+
+    async def update(
+        self, *, name: str | None = None, default_model: str | Unset | None = UNSET
+    ) -> r.Workspace:
+        return await self._http.run(calls.update_workspace(name, default_model))
 
 
 class AsyncWorkspacesAPI(_Namespace):
@@ -247,6 +254,65 @@ class AsyncAgentsAPI(_Namespace):
     async def get(self, agent_id: str) -> r.Agent:
         return await self._http.run(calls.get_agent(agent_id))
 
+    async def update(
+        self,
+        agent_id: str,
+        *,
+        description: str | None = None,
+        model: str | Unset | None = UNSET,
+    ) -> r.Agent:
+        return await self._http.run(calls.update_agent(agent_id, description, model))
+
+
+class AsyncModelsAPI(_Namespace):
+    async def list(self) -> r.ModelCatalog:
+        return await self._http.run(calls.list_models())
+
+    async def run(
+        self,
+        prompt: str,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        response_schema: Mapping[str, Any] | None = None,
+        max_tokens: int = 256,
+        temperature: float | None = None,
+        timeout: float | None = MODEL_TIMEOUT,
+        idempotency_key: str | None = None,
+    ) -> r.ModelTryResult:
+        return await self._http.run(
+            calls.run_model(
+                prompt,
+                model,
+                system,
+                response_schema,
+                max_tokens,
+                temperature,
+                timeout,
+                idempotency_key,
+            )
+        )
+
+
+class AsyncModelEndpointsAPI(_Namespace):
+    async def create(
+        self,
+        name: str,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> r.ModelEndpoint:
+        return await self._http.run(
+            calls.create_model_endpoint(name, base_url, api_key, idempotency_key)
+        )
+
+    async def list(self) -> builtins.list[r.ModelEndpoint]:
+        return await self._http.run(calls.list_model_endpoints())
+
+    async def delete(self, name: str) -> None:
+        await self._http.run(calls.delete_model_endpoint(name))
+
 
 class AsyncDeputyClient:
     """The async twin of `DeputyClient`; configured the same way."""
@@ -277,6 +343,8 @@ class AsyncDeputyClient:
         self.keys = AsyncKeysAPI(self._http)
         self.materials = AsyncMaterialsAPI(self._http)
         self.agents = AsyncAgentsAPI(self._http)
+        self.models = AsyncModelsAPI(self._http)
+        self.model_endpoints = AsyncModelEndpointsAPI(self._http)
 
     @classmethod
     def from_env(cls, **options: Any) -> AsyncDeputyClient:

@@ -10,6 +10,7 @@ with DeputyClient("http://127.0.0.1:8750", "dpy_…") as client:
 
 from __future__ import annotations
 
+import builtins
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -21,6 +22,7 @@ import httpx
 from deputy.domain import resources as r
 from deputy.domain.tenancy import KeyKind, Role, Scope
 from deputy.sdk import _calls as calls
+from deputy.sdk._calls import UNSET, Unset
 from deputy.sdk._http import SyncHTTP
 from deputy.sdk.credentials import resolve_credentials
 from deputy.sdk.errors import DeputyConnectionError
@@ -37,6 +39,8 @@ from deputy.sdk.transfer import (
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0
+# A model call may take a minute on a local model (and the server retries and falls back).
+MODEL_TIMEOUT = 180.0
 
 
 def iter_pages(fetch: Callable[[str | None], r.Page[T]]) -> Iterator[r.Page[T]]:
@@ -68,6 +72,13 @@ class WorkspaceAPI(_Namespace):
 
     def rename(self, name: str) -> r.Workspace:
         return self._http.run(calls.rename_workspace(name))
+
+    def update(
+        self, *, name: str | None = None, default_model: str | Unset | None = UNSET
+    ) -> r.Workspace:
+        """Change the name and/or the default model of the workspace's agents;
+        `default_model=None` returns to the platform default (not giving it leaves it)."""
+        return self._http.run(calls.update_workspace(name, default_model))
 
 
 class WorkspacesAPI(_Namespace):
@@ -252,6 +263,75 @@ class AgentsAPI(_Namespace):
     def get(self, agent_id: str) -> r.Agent:
         return self._http.run(calls.get_agent(agent_id))
 
+    def update(
+        self,
+        agent_id: str,
+        *,
+        description: str | None = None,
+        model: str | Unset | None = UNSET,
+    ) -> r.Agent:
+        """Change the description and/or the model; `model=None` returns the agent to its
+        workspace's default model (not giving it leaves it)."""
+        return self._http.run(calls.update_agent(agent_id, description, model))
+
+
+class ModelsAPI(_Namespace):
+    """The models the workspace can use, and one-off prompts to them."""
+
+    def list(self) -> r.ModelCatalog:
+        """The local catalog with each model's state, the endpoints and hosted providers."""
+        return self._http.run(calls.list_models())
+
+    def run(
+        self,
+        prompt: str,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        response_schema: Mapping[str, Any] | None = None,
+        max_tokens: int = 256,
+        temperature: float | None = None,
+        timeout: float | None = MODEL_TIMEOUT,
+        idempotency_key: str | None = None,
+    ) -> r.ModelTryResult:
+        """Send one prompt to `model` (default: the workspace's), metered to the workspace.
+        With `response_schema` the answer satisfies it and is in `parsed`. `timeout` is the
+        seconds to wait for the answer (None: the client's timeout). A model's failure
+        (`UnavailableError`, `ModelFailedError`) is raised without retrying."""
+        return self._http.run(
+            calls.run_model(
+                prompt,
+                model,
+                system,
+                response_schema,
+                max_tokens,
+                temperature,
+                timeout,
+                idempotency_key,
+            )
+        )
+
+
+class ModelEndpointsAPI(_Namespace):
+    """The workspace's OpenAI-compatible model servers; their models are named
+    `openai-compatible:<name>/<model>`. Keys are stored encrypted and never returned."""
+
+    def create(
+        self,
+        name: str,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> r.ModelEndpoint:
+        return self._http.run(calls.create_model_endpoint(name, base_url, api_key, idempotency_key))
+
+    def list(self) -> builtins.list[r.ModelEndpoint]:
+        return self._http.run(calls.list_model_endpoints())
+
+    def delete(self, name: str) -> None:
+        self._http.run(calls.delete_model_endpoint(name))
+
 
 class DeputyClient:
     """A client of one Deputy server with one API key.
@@ -286,6 +366,8 @@ class DeputyClient:
         self.keys = KeysAPI(self._http)
         self.materials = MaterialsAPI(self._http)
         self.agents = AgentsAPI(self._http)
+        self.models = ModelsAPI(self._http)
+        self.model_endpoints = ModelEndpointsAPI(self._http)
 
     @classmethod
     def from_env(cls, **options: Any) -> DeputyClient:

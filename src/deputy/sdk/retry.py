@@ -4,7 +4,9 @@ Retried: failures to connect, broken connections and timeouts, and the answers 4
 504 and 409 `idempotency_in_progress`, all bounded by `max_retries` with exponential backoff
 and jitter (a `Retry-After` header is honoured up to `max_delay`). A failure after the request
 may have reached the server is retried only when sending it twice is safe: reads, setters,
-deletes, and POSTs, which always carry an `Idempotency-Key`. Other 4xx are never retried.
+deletes, and POSTs, which always carry an `Idempotency-Key`. Other 4xx are never retried, nor
+are the error codes a call declares final (`Call.final_codes`: a model's failure, say, whose
+retry would spend the tokens again).
 """
 
 from __future__ import annotations

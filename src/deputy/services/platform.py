@@ -1,10 +1,11 @@
-"""What every service function needs: settings, the database, blob storage, durable jobs."""
+"""What every service function needs: settings, the database, blob storage, secrets, models."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from deputy.config import Settings
+from deputy.services.model_hub import ModelHub
 from deputy.store.blobs import BlobStore
 from deputy.store.db import Database
 from deputy.store.secrets import SecretBox
@@ -16,15 +17,18 @@ class Platform:
     db: Database
     blobs: BlobStore
     secrets: SecretBox
+    models: ModelHub
 
     @classmethod
     def open(cls, settings: Settings) -> Platform:
         settings.ensure_dirs()
+        db = Database(settings.resolved_database_url)
         return cls(
             settings=settings,
-            db=Database(settings.resolved_database_url),
+            db=db,
             blobs=BlobStore(settings.materials_dir),
             secrets=SecretBox(settings.secret_key_value()),
+            models=ModelHub(settings, db),
         )
 
     def close(self) -> None:

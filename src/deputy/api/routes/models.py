@@ -5,6 +5,7 @@ from fastapi import APIRouter, status
 from deputy.api.deps import PlatformDep, PrincipalDep
 from deputy.domain import resources as r
 from deputy.services import model_endpoints as endpoints
+from deputy.services import models
 
 router = APIRouter(tags=["models"])
 
@@ -28,3 +29,17 @@ def list_endpoints(platform: PlatformDep, principal: PrincipalDep) -> list[r.Mod
 @router.delete("/model-endpoints/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_endpoint(name: str, platform: PlatformDep, principal: PrincipalDep) -> None:
     endpoints.delete_endpoint(platform, principal, name)
+
+
+@router.get("/models", response_model=r.ModelCatalog)
+def list_models(platform: PlatformDep, principal: PrincipalDep) -> r.ModelCatalog:
+    """The local catalog with each model's state, configured endpoints and hosted providers."""
+    return models.list_models(platform, principal)
+
+
+@router.post("/models/try", response_model=r.ModelTryResult)
+async def try_model(
+    body: r.ModelTry, platform: PlatformDep, principal: PrincipalDep
+) -> r.ModelTryResult:
+    """Send one prompt to a model (default: the workspace's); metered to the workspace."""
+    return await models.try_model(platform, principal, body)
