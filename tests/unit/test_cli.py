@@ -401,9 +401,11 @@ def test_models_try_prints_the_answer_and_its_cost(cli: Cli) -> None:
     assert piped.stdout == "from stdin\n"
     assert fake.last_request.messages[-1].content == "Hi?"
     assert fake.last_request.max_tokens == 9
-    payload = cli.json("models", "try", "x", "--model", "openai:gpt-test")
+    payload = cli.json("models", "try", "openai:gpt-test", "x")  # the model as first argument
     assert (payload["text"], payload["model"]) == ("as json", "openai:gpt-test")
     fake.assert_all_used()
+    twice = cli.run("models", "try", "openai:gpt-test", "x", "--model", "openai:gpt-test")
+    assert twice.exit_code == 2
 
     not_a_schema = cli.tmp / "list.json"
     not_a_schema.write_text("[1, 2]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from typing import Any
 
 import jsonschema_rs
@@ -187,3 +188,21 @@ def test_read_only_schemas_are_accepted() -> None:
         {"action": "search", "args": {"q": "x"}}
     )
     assert '"q"' in fmt.instructions
+
+
+def test_after_tool_use_a_reply_is_still_decoded_as_the_reply_action() -> None:
+    """A model shown action JSON in its history answers in that format; with tool_choice
+    "none" the reply must still be constrained to (and decoded from) the reply action."""
+    inner = _local(structured({"action": "reply", "text": "It ships tomorrow."}))
+    call = ToolCall(id="call_1", name="find_order", arguments={"order_id": "#W1"})
+    history = (
+        Message.user("Weather in Paris?"),
+        Message.assistant(tool_calls=(call,)),
+        Message.tool_result("call_1", "sunny"),
+    )
+    request = _request(tool_choice="none")
+    response = asyncio.run(ActionModel(inner).request(replace(request, messages=history)))
+    assert response.text == "It ships tomorrow."
+    assert not response.tool_calls
+    schema = inner.last_request.response_schema
+    assert schema is not None and schema["properties"]["action"] == {"const": "reply"}

@@ -46,7 +46,6 @@ LOCAL_COLUMNS: list[Column[LocalModelInfo]] = [
     ("STATE", lambda m: _STATES.get(m.state, m.state)),
     ("SIZE", lambda m: size(m.size_bytes)),
     ("DEFAULT", lambda m: "*" if m.is_default else ""),
-    ("INSTALL", lambda m: (m.install_command or "-") if m.state == "not_installed" else "-"),
 ]
 ENDPOINT_COLUMNS: list[Column[ModelEndpoint]] = [
     ("NAME", lambda e: e.name),
@@ -63,6 +62,11 @@ def _print_catalog(catalog: ModelCatalog) -> None:
         console.print(table(catalog.local, LOCAL_COLUMNS, title="Local models"))
     else:
         console.print("No local models.")
+    for model in catalog.local:
+        if model.state == "not_installed" and model.install_command:
+            # Printed whole (never cut to the terminal's width): it is meant to be copied.
+            console.print(f"To install {model.name}:", markup=False)
+            console.print(f"  {model.install_command}", markup=False, soft_wrap=True)
     platform = (
         "the platform default"
         if catalog.default_model == catalog.platform_default
@@ -127,8 +131,12 @@ def _print_answer(result: ModelTryResult, *, structured: bool) -> None:
 @models_app.command("try")
 def try_model(
     ctx: typer.Context,
-    prompt: Annotated[
-        str, typer.Argument(metavar="PROMPT", help="What to ask; `-` reads it from stdin.")
+    arguments: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="[MODEL] PROMPT",
+            help="Optionally the `provider:model`, then what to ask (`-` reads it from stdin).",
+        ),
     ],
     model: Annotated[
         str | None,
@@ -165,6 +173,14 @@ def try_model(
     """Send one prompt to a model and print its answer.
 
     Model, tokens and latency go to stderr; the call is metered to your workspace."""
+    if len(arguments) == 2:
+        if model is not None:
+            raise fail("name the model once: as the first argument or with --model", EXIT_USAGE)
+        model, prompt = arguments
+    elif len(arguments) == 1:
+        (prompt,) = arguments
+    else:
+        raise fail("give a prompt, optionally after the model: [MODEL] PROMPT", EXIT_USAGE)
     if prompt == "-":
         prompt = sys.stdin.read().strip()
         if not prompt:

@@ -125,12 +125,13 @@ def _embed(schema: dict[str, Any], prefix: str, definitions: dict[str, Any]) -> 
 def _instructions(
     tools: Sequence[ToolDefinition], reply_action: str, reply_key: str, require_tool: bool
 ) -> str:
-    lines = ["You can use these tools:"]
+    lines = ["You can use these tools:"] if tools else []
     for tool in tools:
         lines.append(f"- {tool.name}: {tool.description}".rstrip(": "))
         lines.append(f"  args: {json.dumps(tool.parameters, separators=(',', ':'), default=dict)}")
     lines.append("Answer with exactly one JSON object and nothing else:")
-    lines.append('- to use a tool: {"action": "<tool name>", "args": {<its arguments>}}')
+    if tools:
+        lines.append('- to use a tool: {"action": "<tool name>", "args": {<its arguments>}}')
     if require_tool:
         lines.append("You must use one of the tools now.")
     elif reply_key == "text":
@@ -142,7 +143,8 @@ def _instructions(
             f'- to give the final answer: {{"action": "{reply_action}", "response": {{…}}}} '
             "with the response in the required format"
         )
-    lines.append("Use a tool only when you need its result; its result will be shown to you.")
+    if tools:
+        lines.append("Use a tool only when you need its result; its result will be shown to you.")
     return "\n".join(lines)
 
 
@@ -192,12 +194,16 @@ class ActionModel:
         return self.inner.capabilities
 
     async def request(self, request: ModelRequest) -> ModelResponse:
-        if not request.tools or request.tool_choice == "none":
-            return await self.inner.request(self._without_tools(request))
+        if not _uses_actions(request):
+            return await self.inner.request(replace(request, tools=()))
+        # With tool_choice "none" (or no tools left) after tool use, the reply is still decoded
+        # as the reply action: a model shown action JSON in its history would otherwise answer
+        # in that format as free text.
+        offered = request.tools if request.tool_choice != "none" else ()
         fmt = action_format(
-            request.tools,
+            offered,
             response_schema=request.response_schema,
-            require_tool=request.tool_choice == "required",
+            require_tool=bool(offered) and request.tool_choice == "required",
         )
         inner_request = replace(
             request,
@@ -213,22 +219,14 @@ class ActionModel:
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         """Without tools, the inner stream; with tools the action is decoded whole, then sent
         as one text chunk (for a reply) and the final chunk."""
-        if not request.tools or request.tool_choice == "none":
-            async for chunk in self.inner.stream(self._without_tools(request)):
+        if not _uses_actions(request):
+            async for chunk in self.inner.stream(replace(request, tools=())):
                 yield chunk
             return
         response = await self.request(request)
         if response.text:
             yield StreamChunk(text=response.text)
         yield StreamChunk(response=response)
-
-    def _without_tools(self, request: ModelRequest) -> ModelRequest:
-        if (
-            not any(m.role == "tool" or m.tool_calls for m in request.messages)
-            and not request.tools
-        ):
-            return request
-        return replace(request, messages=rewrite_history(request.messages, None), tools=())
 
     def _to_response(
         self, response: ModelResponse, fmt: ActionFormat, request: ModelRequest
@@ -251,6 +249,12 @@ class ActionModel:
         return replace(
             response, text="", parsed=None, tool_calls=(call,), finish_reason="tool_calls"
         )
+
+
+def _uses_actions(request: ModelRequest) -> bool:
+    """Tools are offered now, or were used earlier in the conversation."""
+    offered = bool(request.tools) and request.tool_choice != "none"
+    return offered or any(m.role == "tool" or m.tool_calls for m in request.messages)
 
 
 def with_tools(model: Model, policy: StructuredPolicy | None = None) -> Model:

@@ -4,6 +4,7 @@ from fastapi import APIRouter, status
 
 from deputy.api.deps import PlatformDep, PrincipalDep
 from deputy.domain import resources as r
+from deputy.domain.resources import ErrorBody
 from deputy.services import model_endpoints as endpoints
 from deputy.services import models
 
@@ -37,7 +38,14 @@ def list_models(platform: PlatformDep, principal: PrincipalDep) -> r.ModelCatalo
     return models.list_models(platform, principal)
 
 
-@router.post("/models/try", response_model=r.ModelTryResult)
+@router.post(
+    "/models/try",
+    response_model=r.ModelTryResult,
+    responses={
+        502: {"model": ErrorBody, "description": "The model failed or could not comply"},
+        503: {"model": ErrorBody, "description": "The model is unavailable or not installed"},
+    },
+)
 async def try_model(
     body: r.ModelTry, platform: PlatformDep, principal: PrincipalDep
 ) -> r.ModelTryResult:
