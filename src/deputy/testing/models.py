@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
@@ -50,7 +51,7 @@ def tool_call(
     return ModelResponse(model="", tool_calls=(call,), finish_reason="tool_calls")
 
 
-class _FakeModel:
+class _FakeModel(ABC):
     def __init__(self, name: str, capabilities: ModelCapabilities) -> None:
         self._name = name
         self._capabilities = capabilities
@@ -73,8 +74,8 @@ class _FakeModel:
         response = reply(answer) if isinstance(answer, str) else answer
         return response if response.model else replace(response, model=self._name)
 
-    async def _answer(self, request: ModelRequest) -> ModelResponse:
-        raise NotImplementedError
+    @abstractmethod
+    async def _answer(self, request: ModelRequest) -> ModelResponse: ...
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         self.requests.append(request)
