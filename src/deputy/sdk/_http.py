@@ -96,6 +96,19 @@ class _Attempts:
         return delay
 
 
+def _build_request(client: httpx.Client | httpx.AsyncClient, call: Call[Any]) -> httpx.Request:
+    """The HTTP request for one attempt of `call` (the same for both clients)."""
+    return client.build_request(
+        call.method,
+        call.path,
+        params=call.params,
+        json=call.json,
+        files=call.files,
+        headers=_request_headers(call),
+        timeout=USE_CLIENT_DEFAULT if call.timeout is None else call.timeout,
+    )
+
+
 class SyncHTTP:
     def __init__(
         self,
@@ -130,15 +143,7 @@ class SyncHTTP:
     def _send(self, call: Call[T], *, stream: bool) -> httpx.Response:
         attempts = _Attempts(call, self.retry, self.base_url)
         while True:
-            request = self.client.build_request(
-                call.method,
-                call.path,
-                params=call.params,
-                json=call.json,
-                files=call.files,
-                headers=_request_headers(call),
-                timeout=USE_CLIENT_DEFAULT if call.timeout is None else call.timeout,
-            )
+            request = _build_request(self.client, call)
             try:
                 response = self.client.send(request, stream=stream)
             except httpx.TransportError as exc:
@@ -193,15 +198,7 @@ class AsyncHTTP:
     async def _send(self, call: Call[T], *, stream: bool) -> httpx.Response:
         attempts = _Attempts(call, self.retry, self.base_url)
         while True:
-            request = self.client.build_request(
-                call.method,
-                call.path,
-                params=call.params,
-                json=call.json,
-                files=call.files,
-                headers=_request_headers(call),
-                timeout=USE_CLIENT_DEFAULT if call.timeout is None else call.timeout,
-            )
+            request = _build_request(self.client, call)
             try:
                 response = await self.client.send(request, stream=stream)
             except httpx.TransportError as exc:
