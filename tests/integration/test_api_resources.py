@@ -24,7 +24,13 @@ SPEC = {
             ],
         }
     ],
-    "tools": [{"name": "return_items", "effect": "irreversible"}],
+    "tools": [
+        {
+            "name": "return_items",
+            "effect": "irreversible",
+            "binding": {"kind": "openapi", "source": "retail", "operation": "return_items"},
+        }
+    ],
 }
 
 
@@ -97,7 +103,7 @@ def test_agent_versions_are_validated_immutable_and_numbered(api: Api) -> None:
     assert same.status_code == 409 and same.json()["error"]["details"]["version"] == 1
     bad = api.client.post(
         url,
-        json={"spec": {**SPEC, "tools": [{"name": "x", "effect": "nuke"}]}},
+        json={"spec": {**SPEC, "tools": [{**SPEC["tools"][0], "effect": "nuke"}]}},
         headers=api.headers(),
     )
     assert bad.status_code == 422

@@ -15,9 +15,10 @@ def test_spec_rejects_unknown_fields_and_duplicate_ids() -> None:
     procedure = {"id": "p", "title": "P", "when": "always", "steps": [step, step]}
     with pytest.raises(ValidationError, match="repeats step ids"):
         AgentSpec.model_validate({"name": "a", "goal": "g", "procedures": [procedure]})
+    handoff = {"kind": "builtin", "builtin": "handoff"}
     with pytest.raises(ValidationError, match="unique"):
         AgentSpec.model_validate(
-            {"name": "a", "goal": "g", "tools": [{"name": "t", "effect": "read"}] * 2}
+            {"name": "a", "goal": "g", "tools": [{"name": "t", "effect": "read", "binding": handoff}] * 2}
         )
 
 

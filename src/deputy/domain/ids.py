@@ -8,7 +8,9 @@ import re
 import time
 from typing import Literal
 
-IdKind = Literal["ws", "mem", "key", "mat", "agt", "ver", "job", "mep", "use"]
+IdKind = Literal[
+    "ws", "mem", "key", "mat", "agt", "ver", "job", "mep", "use", "tsrc", "tcall", "kdoc", "kchk"
+]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _BODY = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
