@@ -34,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     rest.add_argument("--port", type=int, default=8760)
     rest.add_argument("--auth", choices=AUTH_MODES, default=os.environ.get("RETAIL_AUTH", "none"))
     rest.add_argument("--api-key", default=os.environ.get("RETAIL_API_KEY"))
+    rest.add_argument(
+        "--idempotency",
+        action="store_true",
+        help="Deduplicate write operations by their Idempotency-Key header.",
+    )
     rest.add_argument("--bearer-token", default=os.environ.get("RETAIL_BEARER_TOKEN"))
     rest.add_argument("--client-id", default=os.environ.get("RETAIL_CLIENT_ID"))
     rest.add_argument("--client-secret", default=os.environ.get("RETAIL_CLIENT_SECRET"))
@@ -79,7 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
-        uvicorn.run(create_app(store, auth), host=options.host, port=options.port)
+        uvicorn.run(
+            create_app(store, auth, honour_idempotency_keys=options.idempotency),
+            host=options.host,
+            port=options.port,
+        )
         return 0
 
     from examples.retail.mcp_server import MCP_PATH, create_mcp_http_app, run_stdio

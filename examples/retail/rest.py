@@ -7,12 +7,15 @@ name, a JSON Schema request body, a tag (`read` or `write`) and an `x-effect` ex
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -52,9 +55,51 @@ def _error(status_code: int, message: str, headers: dict[str, str] | None = None
     return JSONResponse({"error": message}, status_code=status_code, headers=headers)
 
 
-def _tool_endpoint(store: RetailStore, spec: ToolSpec) -> Callable[..., JSONResponse]:
-    def endpoint(body: Any = None) -> JSONResponse:
+@dataclass
+class IdempotencyCache:
+    """`Idempotency-Key` on write operations, as a deduplicating API does it: the first request
+    with a key runs; a repeat with the same tool and arguments gets the first answer (success or
+    refusal) without running again; a repeat with different ones is refused (422). Answers are
+    kept in memory for the life of the process."""
+
+    answers: dict[str, tuple[str, int, Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(self, key: str, tool: str, arguments: dict[str, Any], call: Callable[[], Any]) -> Any:
+        fingerprint = hashlib.sha256(
+            json.dumps([tool, arguments], sort_keys=True, default=str).encode()
+        ).hexdigest()
+        with self.lock:  # one request per key at a time: a concurrent repeat waits, then replays
+            stored = self.answers.get(key)
+            if stored is not None:
+                if stored[0] != fingerprint:
+                    return _error(422, f"Idempotency-Key {key!r} was used for a different request")
+                return _answer(stored[1], stored[2], replayed=True)
+            try:
+                status, body = 200, call()
+            except RetailError as error:
+                status, body = error.status_code, {"error": error.message}
+            self.answers[key] = (fingerprint, status, body)
+            return _answer(status, body, replayed=False)
+
+
+def _answer(status: int, body: Any, *, replayed: bool) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _tool_endpoint(
+    store: RetailStore, spec: ToolSpec, idempotency: IdempotencyCache | None
+) -> Callable[..., JSONResponse]:
+    def endpoint(body: Any = None, idempotency_key: str | None = None) -> JSONResponse:
         arguments = body.model_dump() if body is not None else {}
+        if idempotency is not None and idempotency_key and spec.effect != "read":
+            return idempotency.run(  # type: ignore[no-any-return]
+                idempotency_key,
+                spec.name,
+                arguments,
+                lambda: spec.function(store, **arguments),
+            )
         return JSONResponse(spec.function(store, **arguments))
 
     # A tool without arguments accepts an empty body as well as `{}`.
@@ -65,19 +110,25 @@ def _tool_endpoint(store: RetailStore, spec: ToolSpec) -> Callable[..., JSONResp
         annotation=spec.arguments,
         default=Body(None) if optional else inspect.Parameter.empty,
     )
-    endpoint.__signature__ = inspect.Signature([parameter])  # type: ignore[attr-defined]
+    key = inspect.Parameter(
+        "idempotency_key",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=str | None,
+        default=Header(None, alias="Idempotency-Key", max_length=255),
+    )
+    endpoint.__signature__ = inspect.Signature([parameter, key])  # type: ignore[attr-defined]
     endpoint.__name__ = spec.name
     return endpoint
 
 
-def _add_tools(router: APIRouter, store: RetailStore) -> None:
+def _add_tools(router: APIRouter, store: RetailStore, idempotency: IdempotencyCache | None) -> None:
     for spec in TOOLS.values():
         extra: dict[str, Any] = {"x-effect": spec.effect, "x-tool-origin": spec.origin}
         if spec.maps_to:
             extra["x-maps-to"] = list(spec.maps_to)
         router.add_api_route(
             f"/tools/{spec.name}",
-            _tool_endpoint(store, spec),
+            _tool_endpoint(store, spec, idempotency),
             methods=["POST"],
             operation_id=spec.name,
             summary=spec.summary,
@@ -149,7 +200,7 @@ def _install_error_handlers(app: FastAPI, mode: str) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
 
 
-def _install_openapi(app: FastAPI, auth: AuthConfig) -> None:
+def _install_openapi(app: FastAPI, auth: AuthConfig, idempotency: bool) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(
@@ -162,15 +213,23 @@ def _install_openapi(app: FastAPI, auth: AuthConfig) -> None:
                 for path in _PUBLIC_PATHS:
                     for operation in schema.get("paths", {}).get(path, {}).values():
                         operation["security"] = []
+            if idempotency:
+                schema["x-idempotency"] = {"supported": True, "header": "Idempotency-Key"}
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(store: RetailStore | None = None, auth: AuthConfig | None = None) -> FastAPI:
+def create_app(
+    store: RetailStore | None = None,
+    auth: AuthConfig | None = None,
+    *,
+    honour_idempotency_keys: bool = False,
+) -> FastAPI:
     """The REST app over `store` (default: a fresh store on `$RETAIL_DB_PATH`), with `auth`
-    (default: no authentication)."""
+    (default: no authentication). With `honour_idempotency_keys`, write operations deduplicate
+    by `Idempotency-Key` and the OpenAPI document says so (`x-idempotency`)."""
     store = store if store is not None else RetailStore()
     auth = auth if auth is not None else AuthConfig()
     authenticator = Authenticator(auth)
@@ -182,7 +241,7 @@ def create_app(store: RetailStore | None = None, auth: AuthConfig | None = None)
         authenticator.check(request.headers)
 
     protected = APIRouter(dependencies=[Depends(require_credentials)])
-    _add_tools(protected, store)
+    _add_tools(protected, store, IdempotencyCache() if honour_idempotency_keys else None)
     _add_admin(protected, store)
     app.include_router(protected)
 
@@ -224,5 +283,5 @@ def create_app(store: RetailStore | None = None, auth: AuthConfig | None = None)
             return JSONResponse(issued, headers={"Cache-Control": "no-store"})
 
     _install_error_handlers(app, auth.mode)
-    _install_openapi(app, auth)
+    _install_openapi(app, auth, honour_idempotency_keys)
     return app

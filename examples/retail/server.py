@@ -56,11 +56,14 @@ def serve_rest(
     auth: AuthConfig | None = None,
     host: str = "127.0.0.1",
     port: int | None = None,
+    *,
+    honour_idempotency_keys: bool = False,
 ) -> Iterator[str]:
     """The REST backend on a free port; yields its base URL (OpenAPI at `<url>/openapi.json`)."""
     from examples.retail.rest import create_app
 
-    with serve_app(create_app(store, auth), host, port) as url:
+    app = create_app(store, auth, honour_idempotency_keys=honour_idempotency_keys)
+    with serve_app(app, host, port) as url:
         yield url
 
 
