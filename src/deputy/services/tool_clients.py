@@ -12,6 +12,7 @@ from deputy.domain.spec import AgentSpec, HTTPBinding, MCPBinding, OpenAPIBindin
 from deputy.domain.tenancy import Principal
 from deputy.services.access import require
 from deputy.services.platform import Platform
+from deputy.services.tool_builtins import PlatformBuiltins
 from deputy.services.tool_ledger import SqlCallLedger
 from deputy.services.tool_source_config import SourceSecrets, mcp_server, openapi_document
 from deputy.store import tables as t
@@ -88,7 +89,8 @@ def build_executor(
     decrypted credentials), the SQL ledger of the workspace. A principal needs
     `conversations:write` (a channel key only for its own agent); a bare workspace id is for the
     platform's own runtime. A tool whose source is missing, of the wrong kind or outside its
-    allowed URL is left without a client: the executor refuses it as `unavailable`."""
+    allowed URL is left without a client: the executor refuses it as `unavailable`. Built-ins
+    default to the platform's (`PlatformBuiltins`: the agent's own knowledge index)."""
     if isinstance(principal_or_workspace, Principal):
         principal = principal_or_workspace
         require(principal, "conversations:write")
@@ -146,7 +148,7 @@ def build_executor(
         spec,
         sources,
         SqlCallLedger(platform.db, workspace_id),
-        builtins,
+        builtins if builtins is not None else PlatformBuiltins(platform.knowledge, spec),
         agent_version=agent_version,
         secrets=secrets,
     )
