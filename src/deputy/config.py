@@ -99,6 +99,22 @@ class Settings(BaseSettings):
         description='Prices per million tokens as JSON: {"openai:gpt-4.1*": '
         '{"input_per_million": "2", "output_per_million": "8"}}.',
     )
+    embedding_model: str = Field(
+        default="local:multilingual-e5-small",
+        description="Embeddings for knowledge retrieval: `local:multilingual-e5-small` (bundled, "
+        "offline), `openai:<model>` or `openai-compatible:<endpoint>/<model>`.",
+    )
+    knowledge_cache_chunks: int = Field(
+        default=200_000,
+        ge=1,
+        description="Chunks of agents' knowledge each process keeps indexed in memory.",
+    )
+    mcp_stdio_commands: list[str] = Field(
+        default_factory=list,
+        description="Commands a workspace may register as MCP stdio tool sources (they run on "
+        'this host), as JSON: ["npx", "/opt/mcp/bin/orders-server"]. Matched exactly; empty: '
+        "no stdio MCP servers.",
+    )
     worker_heartbeat_seconds: float = Field(default=2.0, gt=0)
     worker_dead_after_seconds: float = Field(default=10.0, gt=0)
 

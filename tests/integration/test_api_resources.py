@@ -18,9 +18,27 @@ SPEC = {
             "id": "return_item",
             "title": "Return an item",
             "when": "The customer wants to return a delivered item.",
+            "slots": [{"id": "order_id"}],
             "steps": [
                 {"id": "ask_order", "kind": "ask", "slot": "order_id", "text": "Which order?"},
-                {"id": "do_return", "kind": "call_tool", "tool": "return_items"},
+                {
+                    "id": "confirm_return",
+                    "kind": "confirm",
+                    "text": "Return order {order_id}?",
+                    "on_decline": "kept",
+                },
+                {
+                    "id": "do_return",
+                    "kind": "call_tool",
+                    "tool": "return_items",
+                    "arguments": {"order_id": "{order_id}"},
+                },
+                {"id": "returned", "kind": "end", "exit": "returned", "text": "Done."},
+                {"id": "kept", "kind": "end", "exit": "kept", "text": "Nothing changed."},
+            ],
+            "exits": [
+                {"id": "returned", "outcome": "resolved"},
+                {"id": "kept", "outcome": "resolved"},
             ],
         }
     ],

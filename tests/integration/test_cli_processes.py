@@ -53,6 +53,13 @@ procedures:
       - id: confirm
         kind: say
         text: I will list the items and the refund method, then ask you to confirm.
+      - id: explained
+        kind: end
+        exit: explained
+        text: Tell me when you are ready.
+    exits:
+      - id: explained
+        outcome: resolved
 policies:
   - id: one_user_only
     text: Help only one user per conversation.

@@ -17,7 +17,12 @@ BODIES = {
     ("POST", "/v1/keys"): {"name": "b-key", "kind": "service"},
     ("POST", "/v1/workspaces"): {"name": "X", "owner_email": "x@example.com", "owner_name": "X"},
     ("PATCH", "/v1/agents/{agent_id}"): {"model": "local:smollm2-135m"},
+    ("POST", "/v1/agents/{agent_id}/knowledge/documents"): {"text": "by B", "title": "b-doc"},
+    ("POST", "/v1/agents/{agent_id}/knowledge/search"): {"query": "secret"},
     ("POST", "/v1/model-endpoints"): {"name": "b-ep", "base_url": "http://127.0.0.1:9"},
+    ("POST", "/v1/tool-sources"): {"name": "b_hooks", "kind": "http"},
+    ("PATCH", "/v1/tool-sources/{source_id}"): {"description": "hijacked by B"},
+    ("POST", "/v1/tool-sources/{source_id}/spec-tools"): {},
 }
 
 
@@ -41,6 +46,7 @@ def snapshot(api: Api, key: str) -> str:
         "/v1/materials",
         "/v1/agents",
         "/v1/model-endpoints",
+        "/v1/tool-sources",
     ):
         parts.append(
             re.sub(
@@ -65,17 +71,39 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
     material = api.client.post(
         "/v1/materials", files={"file": ("a.md", b"# secret A")}, headers=a
     ).json()
+    knowledge = api.client.post(
+        f"/v1/agents/{agent['id']}/knowledge/documents",
+        json={"material_id": material["id"], "title": "a-knowledge"},
+        headers=a,
+    ).json()["document"]
     api.client.post(
         "/v1/model-endpoints",
         json={"name": "a-vllm", "base_url": "http://10.0.0.5:8000/v1", "api_key": "sk-a-secret"},
         headers=a,
     )
+    tool_source = api.client.post(
+        "/v1/tool-sources",
+        json={
+            "name": "a_shop",
+            "kind": "openapi",
+            "document": {
+                "openapi": "3.1.0",
+                "info": {"title": "A shop", "version": "1"},
+                "paths": {"/orders": {"get": {"operationId": "listOrders"}}},
+            },
+            "base_url": "http://10.0.0.6:9000",
+            "auth": {"type": "bearer", "token": "tok-a-secret"},
+        },
+        headers=a,
+    ).json()
     ids = {
+        "source_id": tool_source["id"],
         "name": "a-vllm",
         "agent_id": agent["id"],
         "member_id": member["id"],
         "key_id": key["id"],
         "material_id": material["id"],
+        "document_id": knowledge["id"],
         "number": "1",
     }
     _, b_key = api.new_workspace("Bee")
@@ -95,11 +123,17 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
             material["id"],
             material["sha256"],
             "secret A",
+            knowledge["id"],
+            "a-knowledge",
             "a-agent",
             "m@example.com",
             "a-vllm",
             "sk-a-secret",
             "10.0.0.5",
+            tool_source["id"],
+            "a_shop",
+            "tok-a-secret",
+            "10.0.0.6",
         )
         for secret_value in (value for value in private if value not in url):
             assert secret_value not in text, f"{method} {path} leaked {secret_value}: {text}"
@@ -116,3 +150,7 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
         api.client.get(f"/v1/materials/{material['id']}/content", headers=a).content
         == b"# secret A"
     )
+    kept = api.client.get(
+        f"/v1/agents/{agent['id']}/knowledge/documents/{knowledge['id']}", headers=a
+    ).json()
+    assert (kept["revision"], kept["chunk_count"], kept["title"]) == (1, 1, "a-knowledge")

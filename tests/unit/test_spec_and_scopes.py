@@ -15,11 +15,9 @@ def test_spec_rejects_unknown_fields_and_duplicate_ids() -> None:
     procedure = {"id": "p", "title": "P", "when": "always", "steps": [step, step]}
     with pytest.raises(ValidationError, match="repeats step ids"):
         AgentSpec.model_validate({"name": "a", "goal": "g", "procedures": [procedure]})
-    handoff = {"kind": "builtin", "builtin": "handoff"}
+    tool = {"name": "t", "effect": "read", "binding": {"kind": "builtin", "builtin": "handoff"}}
     with pytest.raises(ValidationError, match="unique"):
-        AgentSpec.model_validate(
-            {"name": "a", "goal": "g", "tools": [{"name": "t", "effect": "read", "binding": handoff}] * 2}
-        )
+        AgentSpec.model_validate({"name": "a", "goal": "g", "tools": [tool, tool]})
 
 
 def test_roles_are_nested_and_only_owners_administer() -> None:

@@ -16,7 +16,16 @@ from deputy.api.middleware import (
     IdempotencyMiddleware,
     RequestContextMiddleware,
 )
-from deputy.api.routes import agents, health, keys, materials, models, workspaces
+from deputy.api.routes import (
+    agents,
+    health,
+    keys,
+    knowledge,
+    materials,
+    models,
+    tools,
+    workspaces,
+)
 from deputy.observability.metrics import HttpMetrics
 from deputy.observability.tracing import configure_tracing
 from deputy.services.platform import Platform
@@ -63,7 +72,9 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
         keys.router,
         materials.router,
         agents.router,
+        knowledge.router,
         models.router,
+        tools.router,
     ):
         app.include_router(router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(health.router)

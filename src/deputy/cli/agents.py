@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +14,7 @@ from deputy.cli.output import (
     EXIT_USAGE,
     AsJson,
     Column,
+    err,
     fail,
     out,
     print_fields,
@@ -23,7 +23,9 @@ from deputy.cli.output import (
     when,
 )
 from deputy.cli.state import client
+from deputy.domain.errors import ValidationFailed
 from deputy.domain.resources import Agent, AgentVersion
+from deputy.domain.spec.io import parse_spec_text
 
 agents_app = typer.Typer(
     help="Agents: each is a series of versioned AgentSpecs.", no_args_is_help=True
@@ -53,22 +55,20 @@ VERSION_COLUMNS: list[Column[AgentVersion]] = [
 
 
 def read_spec(path: Path) -> dict[str, Any]:
-    """An AgentSpec from a YAML or JSON file (JSON by its `.json` suffix, YAML otherwise)."""
+    """An AgentSpec from a YAML or JSON file (JSON by its `.json` suffix, YAML otherwise), read
+    as `deputy spec lint` reads it; the server validates it."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise fail(f"cannot read {path}: {exc}", EXIT_USAGE) from exc
     try:
-        spec = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise fail(
-            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}", EXIT_USAGE
-        ) from exc
-    if not isinstance(spec, dict):
-        raise fail(
-            f"{path} must hold a mapping (the AgentSpec), not {type(spec).__name__}", EXIT_USAGE
+        return parse_spec_text(text, "json" if path.suffix.lower() == ".json" else "yaml")
+    except ValidationFailed as exc:
+        where = "; ".join(
+            f"{problem['loc']}: {problem['message']}" if problem["loc"] else problem["message"]
+            for problem in exc.details["errors"]
         )
-    return spec
+        raise fail(f"{path}: {exc.message}: {where}", EXIT_USAGE) from exc
 
 
 @agents_app.command("create")
@@ -153,6 +153,13 @@ def create_version(
         f"{version.spec_sha256[:12]}).",
         markup=False,
     )
+    for finding in version.lint:
+        err().print(
+            f"warning [{finding.code}] {finding.path}: {finding.message}",
+            markup=False,
+            style="yellow",
+            soft_wrap=True,
+        )
 
 
 @versions_app.command("list")

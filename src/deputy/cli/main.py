@@ -16,10 +16,13 @@ from deputy import __version__
 from deputy.cli import auth, server
 from deputy.cli.agents import agents_app
 from deputy.cli.keys import keys_app
+from deputy.cli.knowledge import knowledge_app
 from deputy.cli.materials import materials_app
 from deputy.cli.models import models_app
 from deputy.cli.output import exit_code_for, report_error
+from deputy.cli.spec import spec_app
 from deputy.cli.state import state
+from deputy.cli.tools import tools_app
 from deputy.cli.workspace import members_app, workspace_app, workspaces_app
 from deputy.domain.errors import DeputyError
 
@@ -89,7 +92,10 @@ app.add_typer(members_app, name="members")
 app.add_typer(keys_app, name="keys")
 app.add_typer(materials_app, name="materials")
 app.add_typer(agents_app, name="agents")
+app.add_typer(spec_app, name="spec")
+app.add_typer(knowledge_app, name="knowledge")
 app.add_typer(models_app, name="models")
+app.add_typer(tools_app, name="tools")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from deputy.domain.spec import LintFinding, SpecChange, Tool
 from deputy.domain.tenancy import KeyKind, Role, Scope
 
 T = TypeVar("T")
@@ -98,6 +99,23 @@ class AgentVersion(Resource):
     spec_sha256: str
     note: str
     created_at: datetime
+    lint: list[LintFinding] = Field(
+        default_factory=list,
+        description="The linter's warnings about the spec (a spec with lint errors is refused).",
+    )
+
+
+class VersionDiff(Resource):
+    """What changed from one version of an agent's spec to another: what a reviewer approves."""
+
+    agent_id: str
+    from_version: int
+    to_version: int
+    changes: list[SpecChange]
+    widens_permissions: bool = Field(
+        description="Some change widens what the agent may do (see each change's reason)."
+    )
+    text: str = Field(description="The changes as text for reviewers, widening ones first.")
 
 
 # ---- request bodies ----------------------------------------------------------------------
@@ -242,3 +260,245 @@ class ErrorInfo(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorInfo
+
+
+# ---- knowledge ---------------------------------------------------------------------------
+
+KnowledgeMode = Literal["bm25", "vector", "hybrid"]
+KnowledgeTitle = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"\S",
+        description="The document's name in the agent's knowledge; adding a document under a "
+        "title that exists replaces that document.",
+    ),
+]
+
+
+class KnowledgeDocument(Resource):
+    id: str
+    agent_id: str
+    title: str
+    material_id: str | None = Field(description="The uploaded material it was read from, if any.")
+    media_type: str
+    sha256: str
+    size_bytes: int
+    chunk_count: int
+    revision: int = Field(description="1 when added, +1 each time its content is replaced.")
+    embedding_model: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class KnowledgeDocumentWrite(Resource):
+    """What adding a document did: `created`, `replaced` (its chunks were swapped at once) or
+    `unchanged` (same content and indexing as stored: nothing was done)."""
+
+    document: KnowledgeDocument
+    outcome: Literal["created", "replaced", "unchanged"]
+
+
+class KnowledgeFromMaterial(Body):
+    """Index an uploaded material (Markdown, text, HTML, PDF or DOCX)."""
+
+    material_id: str = Field(min_length=1, max_length=40)
+    title: KnowledgeTitle | None = Field(default=None, description="Default: its file name.")
+
+
+class KnowledgeFromText(Body):
+    """Index text given inline."""
+
+    text: str = Field(min_length=1, max_length=500_000)
+    title: KnowledgeTitle
+    media_type: Literal["text/markdown", "text/plain", "text/html"] = "text/markdown"
+
+
+KnowledgeDocumentCreate = KnowledgeFromMaterial | KnowledgeFromText
+
+
+class KnowledgeLocator(Resource):
+    """Where a passage is in the file: lines (Markdown, text, HTML source), pages (PDF) or
+    body paragraphs (DOCX), 1-based and inclusive; `label` reads e.g. `lines 12-18`."""
+
+    kind: Literal["lines", "pages", "paragraphs"]
+    start: int
+    end: int
+    label: str
+
+
+class KnowledgeCitation(Resource):
+    document_id: str
+    title: str
+    material_id: str | None
+    heading_path: list[str]
+    char_start: int = Field(description="Offset in the document's extracted text.")
+    char_end: int
+    locator: KnowledgeLocator
+
+
+class KnowledgeHit(Resource):
+    chunk_id: str
+    text: str
+    score: float = Field(description="BM25, cosine or fused (RRF) score: compare within a mode.")
+    citation: KnowledgeCitation
+
+
+class KnowledgeSearch(Body):
+    query: str = Field(min_length=1, max_length=2000, pattern=r"\S")
+    k: int = Field(default=5, ge=1, le=50, description="How many passages to return.")
+    mode: KnowledgeMode = Field(
+        default="hybrid",
+        description="`bm25` (words), `vector` (meaning) or `hybrid` (both, fused).",
+    )
+
+
+class KnowledgeSearchResult(Resource):
+    query: str
+    mode: KnowledgeMode
+    hits: list[KnowledgeHit]
+
+
+# ---- tools -------------------------------------------------------------------------------
+
+ToolSourceKind = Literal["openapi", "mcp", "http"]
+ToolCallStatus = Literal["pending", "succeeded", "failed", "refused", "outcome_unknown"]
+ToolSourceName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description="snake_case; what a spec's tool binding names as its `source`.",
+    ),
+]
+_DOCUMENT = "openapi: the OpenAPI 3 document, inline."
+_MATERIAL = "openapi: an uploaded material holding the document (JSON or YAML), instead."
+_BASE_URL = (
+    "openapi: where its operations are called. http: the URL prefix the source's credentials "
+    "may be sent to (webhook URLs outside it are refused)."
+)
+_MCP = (
+    "mcp: the server, `{type: stdio, command, args, env, secret_env, cwd}` (the command must be "
+    "one the operator allows in DEPUTY_MCP_STDIO_COMMANDS) or `{type: http, url, headers}`. "
+    "`secret_env` and `headers` are stored encrypted."
+)
+_AUTH = (
+    "Credentials: `{type: none | api_key | bearer | oauth2_client_credentials, ...}`. Stored "
+    "encrypted; never returned."
+)
+_HONOURS = (
+    "Whether the source deduplicates requests by Idempotency-Key, so an unacknowledged write may "
+    "be re-sent safely. Default: the document's `x-idempotency` (openapi), else false."
+)
+
+
+class ToolSourceCreate(Body):
+    name: ToolSourceName
+    kind: ToolSourceKind
+    description: str = Field(default="", max_length=2000)
+    document: dict[str, Any] | None = Field(default=None, description=_DOCUMENT)
+    material_id: str | None = Field(default=None, max_length=40, description=_MATERIAL)
+    base_url: str | None = Field(
+        default=None, max_length=2000, pattern=r"^https?://\S+$", description=_BASE_URL
+    )
+    mcp: dict[str, Any] | None = Field(default=None, description=_MCP)
+    auth: dict[str, Any] | None = Field(default=None, description=_AUTH)
+    honours_idempotency_keys: bool | None = Field(default=None, description=_HONOURS)
+
+
+class ToolSourceUpdate(Body):
+    """Fields to change; `auth` replaces (rotates) the stored credentials."""
+
+    description: str | None = Field(default=None, max_length=2000)
+    document: dict[str, Any] | None = Field(default=None, description=_DOCUMENT)
+    material_id: str | None = Field(default=None, max_length=40, description=_MATERIAL)
+    base_url: str | None = Field(
+        default=None, max_length=2000, pattern=r"^https?://\S+$", description=_BASE_URL
+    )
+    mcp: dict[str, Any] | None = Field(default=None, description=_MCP)
+    auth: dict[str, Any] | None = Field(default=None, description=_AUTH)
+    honours_idempotency_keys: bool | None = Field(default=None, description=_HONOURS)
+
+
+class ToolSourceAuth(Resource):
+    """Which kind of credentials are configured; their values are never returned."""
+
+    type: str
+    configured: bool
+
+
+class ToolSource(Resource):
+    id: str
+    name: str
+    kind: ToolSourceKind
+    description: str
+    base_url: str | None
+    config: dict[str, Any] = Field(
+        description="The non-secret settings (OpenAPI: title, version, operation count; MCP: "
+        "the transport, with secret values left out)."
+    )
+    auth: ToolSourceAuth
+    honours_idempotency_keys: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ToolOperation(Resource):
+    """An operation a source offers, as a tool definition."""
+
+    operation: str
+    description: str
+    effect: Literal["read", "write", "irreversible"]
+    input_schema: dict[str, Any]
+
+
+class SkippedToolOperation(Resource):
+    method: str
+    path: str
+    reason: str
+
+
+class ToolSourceOperations(Resource):
+    source_id: str
+    operations: list[ToolOperation]
+    skipped: list[SkippedToolOperation] = Field(
+        default_factory=list, description="OpenAPI operations that cannot be tools, and why."
+    )
+
+
+class SpecToolsRequest(Body):
+    operations: list[str] | None = Field(
+        default=None, max_length=500, description="Which operations; default: all of them."
+    )
+
+
+class SpecTools(Resource):
+    """AgentSpec `tools` entries, ready to paste; a reviewer confirms each `effect`."""
+
+    source_id: str
+    tools: list[Tool]
+
+
+class ToolCallInfo(Resource):
+    """A recorded tool call (request and response with credentials redacted)."""
+
+    id: str
+    agent_id: str
+    agent_version: int | None
+    conversation_id: str
+    step_key: str
+    tool: str
+    effect: Literal["read", "write", "irreversible"] | None
+    idempotency_key: str | None
+    arguments: dict[str, Any]
+    arguments_sha256: str
+    status: ToolCallStatus
+    code: str | None
+    request: dict[str, Any]
+    response: dict[str, Any]
+    output: Any = None
+    error: str | None
+    attempts: int
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None

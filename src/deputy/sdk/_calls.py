@@ -320,6 +320,15 @@ def get_version(agent_id: str, number: int) -> Call[r.AgentVersion]:
     )
 
 
+def diff_versions(agent_id: str, number: int, against: int | None) -> Call[r.VersionDiff]:
+    return Call(
+        "GET",
+        f"/v1/agents/{_seg(agent_id)}/versions/{_seg(number)}/diff",
+        _model(r.VersionDiff),
+        params=None if against is None else {"against": against},
+    )
+
+
 # ---- models and model endpoints ----------------------------------------------------------
 
 
@@ -374,3 +383,78 @@ def list_model_endpoints() -> Call[list[r.ModelEndpoint]]:
 
 def delete_model_endpoint(name: str) -> Call[None]:
     return Call("DELETE", f"/v1/model-endpoints/{_seg(name)}", _nothing, gone_is_done=True)
+
+
+# ---- knowledge ---------------------------------------------------------------------------
+
+
+def _knowledge(agent_id: str) -> str:
+    return f"/v1/agents/{_seg(agent_id)}/knowledge"
+
+
+def add_knowledge_document(
+    agent_id: str,
+    material_id: str | None,
+    text: str | None,
+    title: str | None,
+    media_type: str | None,
+    timeout: float | None,
+    idempotency_key: str | None,
+) -> Call[r.KnowledgeDocumentWrite]:
+    """Index a material or inline text. Embedding a long document takes a while, so the call
+    has its own timeout; it carries an Idempotency-Key, so a resend is safe."""
+    if (material_id is None) == (text is None):
+        raise ValueError("give exactly one of material_id and text")
+    body: dict[str, Any]
+    if material_id is not None:
+        body = {"material_id": material_id}
+    else:
+        if title is None:
+            raise ValueError("inline text needs a title")
+        body = {"text": text, "media_type": media_type or "text/markdown"}
+    if title is not None:
+        body["title"] = title
+    return Call(
+        "POST",
+        f"{_knowledge(agent_id)}/documents",
+        _model(r.KnowledgeDocumentWrite),
+        json=body,
+        idempotency_key=_key(idempotency_key),
+        final_codes=MODEL_FAILURE_CODES,
+        timeout=timeout,
+    )
+
+
+def list_knowledge_documents(
+    agent_id: str, limit: int | None, cursor: str | None
+) -> Call[r.Page[r.KnowledgeDocument]]:
+    return Call(
+        "GET",
+        f"{_knowledge(agent_id)}/documents",
+        _page(r.KnowledgeDocument),
+        params=_list_params(limit, cursor),
+    )
+
+
+def get_knowledge_document(agent_id: str, document_id: str) -> Call[r.KnowledgeDocument]:
+    return Call(
+        "GET", f"{_knowledge(agent_id)}/documents/{_seg(document_id)}", _model(r.KnowledgeDocument)
+    )
+
+
+def delete_knowledge_document(agent_id: str, document_id: str) -> Call[None]:
+    return Call(
+        "DELETE",
+        f"{_knowledge(agent_id)}/documents/{_seg(document_id)}",
+        _nothing,
+        gone_is_done=True,
+    )
+
+
+def search_knowledge(
+    agent_id: str, query: str, k: int, mode: r.KnowledgeMode, idempotency_key: str | None
+) -> Call[r.KnowledgeSearchResult]:
+    body = {"query": query, "k": k, "mode": mode}
+    return _post(
+        f"{_knowledge(agent_id)}/search", _model(r.KnowledgeSearchResult), body, idempotency_key
+    )

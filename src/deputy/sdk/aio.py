@@ -22,11 +22,12 @@ from deputy.domain.tenancy import KeyKind, Role, Scope
 from deputy.sdk import _calls as calls
 from deputy.sdk._calls import UNSET, Unset
 from deputy.sdk._http import AsyncHTTP
-from deputy.sdk.client import DEFAULT_TIMEOUT, MODEL_TIMEOUT
+from deputy.sdk.client import DEFAULT_TIMEOUT, KNOWLEDGE_TIMEOUT, MODEL_TIMEOUT
 from deputy.sdk.credentials import resolve_credentials
 from deputy.sdk.errors import DeputyConnectionError
 from deputy.sdk.models import Health, Readiness
 from deputy.sdk.retry import RetryPolicy
+from deputy.sdk.tools import AsyncToolCallsAPI, AsyncToolSourcesAPI
 from deputy.sdk.transfer import (
     Destination,
     DownloadSink,
@@ -231,6 +232,12 @@ class AsyncVersionsAPI(_Namespace):
     async def get(self, agent_id: str, number: int) -> r.AgentVersion:
         return await self._http.run(calls.get_version(agent_id, number))
 
+    async def diff(
+        self, agent_id: str, number: int, *, against: int | None = None
+    ) -> r.VersionDiff:
+        """What changed from version `against` (default: the one before) to `number`."""
+        return await self._http.run(calls.diff_versions(agent_id, number, against))
+
 
 class AsyncAgentsAPI(_Namespace):
     def __init__(self, http: AsyncHTTP) -> None:
@@ -314,6 +321,59 @@ class AsyncModelEndpointsAPI(_Namespace):
         await self._http.run(calls.delete_model_endpoint(name))
 
 
+class AsyncKnowledgeAPI(_Namespace):
+    async def add(
+        self,
+        agent_id: str,
+        *,
+        material_id: str | None = None,
+        text: str | None = None,
+        title: str | None = None,
+        media_type: str | None = None,
+        timeout: float | None = KNOWLEDGE_TIMEOUT,
+        idempotency_key: str | None = None,
+    ) -> r.KnowledgeDocumentWrite:
+        return await self._http.run(
+            calls.add_knowledge_document(
+                agent_id, material_id, text, title, media_type, timeout, idempotency_key
+            )
+        )
+
+    async def list(
+        self, agent_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> r.Page[r.KnowledgeDocument]:
+        return await self._http.run(calls.list_knowledge_documents(agent_id, limit, cursor))
+
+    def iter_pages(
+        self, agent_id: str, *, page_size: int | None = None
+    ) -> AsyncIterator[r.Page[r.KnowledgeDocument]]:
+        return aiter_pages(lambda cursor: self.list(agent_id, limit=page_size, cursor=cursor))
+
+    def iter_all(
+        self, agent_id: str, *, page_size: int | None = None
+    ) -> AsyncIterator[r.KnowledgeDocument]:
+        return aiter_items(lambda cursor: self.list(agent_id, limit=page_size, cursor=cursor))
+
+    async def get(self, agent_id: str, document_id: str) -> r.KnowledgeDocument:
+        return await self._http.run(calls.get_knowledge_document(agent_id, document_id))
+
+    async def delete(self, agent_id: str, document_id: str) -> None:
+        await self._http.run(calls.delete_knowledge_document(agent_id, document_id))
+
+    async def search(
+        self,
+        agent_id: str,
+        query: str,
+        *,
+        k: int = 5,
+        mode: r.KnowledgeMode = "hybrid",
+        idempotency_key: str | None = None,
+    ) -> r.KnowledgeSearchResult:
+        return await self._http.run(
+            calls.search_knowledge(agent_id, query, k, mode, idempotency_key)
+        )
+
+
 class AsyncDeputyClient:
     """The async twin of `DeputyClient`; configured the same way."""
 
@@ -345,6 +405,9 @@ class AsyncDeputyClient:
         self.agents = AsyncAgentsAPI(self._http)
         self.models = AsyncModelsAPI(self._http)
         self.model_endpoints = AsyncModelEndpointsAPI(self._http)
+        self.tool_sources = AsyncToolSourcesAPI(self._http)
+        self.tool_calls = AsyncToolCallsAPI(self._http)
+        self.knowledge = AsyncKnowledgeAPI(self._http)
 
     @classmethod
     def from_env(cls, **options: Any) -> AsyncDeputyClient:

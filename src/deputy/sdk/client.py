@@ -28,6 +28,7 @@ from deputy.sdk.credentials import resolve_credentials
 from deputy.sdk.errors import DeputyConnectionError
 from deputy.sdk.models import Health, Readiness
 from deputy.sdk.retry import RetryPolicy
+from deputy.sdk.tools import ToolCallsAPI, ToolSourcesAPI
 from deputy.sdk.transfer import (
     Destination,
     DownloadSink,
@@ -41,6 +42,8 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0
 # A model call may take a minute on a local model (and the server retries and falls back).
 MODEL_TIMEOUT = 180.0
+# Adding a document embeds all of it on the server (~24 passages/s with the bundled model).
+KNOWLEDGE_TIMEOUT = 600.0
 
 
 def iter_pages(fetch: Callable[[str | None], r.Page[T]]) -> Iterator[r.Page[T]]:
@@ -240,6 +243,10 @@ class VersionsAPI(_Namespace):
     def get(self, agent_id: str, number: int) -> r.AgentVersion:
         return self._http.run(calls.get_version(agent_id, number))
 
+    def diff(self, agent_id: str, number: int, *, against: int | None = None) -> r.VersionDiff:
+        """What changed from version `against` (default: the one before) to `number`."""
+        return self._http.run(calls.diff_versions(agent_id, number, against))
+
 
 class AgentsAPI(_Namespace):
     def __init__(self, http: SyncHTTP) -> None:
@@ -333,6 +340,63 @@ class ModelEndpointsAPI(_Namespace):
         self._http.run(calls.delete_model_endpoint(name))
 
 
+class KnowledgeAPI(_Namespace):
+    """An agent's knowledge: documents it answers from, and search over them with citations."""
+
+    def add(
+        self,
+        agent_id: str,
+        *,
+        material_id: str | None = None,
+        text: str | None = None,
+        title: str | None = None,
+        media_type: str | None = None,
+        timeout: float | None = KNOWLEDGE_TIMEOUT,
+        idempotency_key: str | None = None,
+    ) -> r.KnowledgeDocumentWrite:
+        """Index an uploaded material, or inline `text` (with a `title`; `media_type`
+        `text/markdown` by default, or `text/plain`, `text/html`). A document with the same
+        title is replaced atomically; the same content again is `unchanged`."""
+        return self._http.run(
+            calls.add_knowledge_document(
+                agent_id, material_id, text, title, media_type, timeout, idempotency_key
+            )
+        )
+
+    def list(
+        self, agent_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> r.Page[r.KnowledgeDocument]:
+        return self._http.run(calls.list_knowledge_documents(agent_id, limit, cursor))
+
+    def iter_pages(
+        self, agent_id: str, *, page_size: int | None = None
+    ) -> Iterator[r.Page[r.KnowledgeDocument]]:
+        return iter_pages(lambda cursor: self.list(agent_id, limit=page_size, cursor=cursor))
+
+    def iter_all(
+        self, agent_id: str, *, page_size: int | None = None
+    ) -> Iterator[r.KnowledgeDocument]:
+        return iter_items(lambda cursor: self.list(agent_id, limit=page_size, cursor=cursor))
+
+    def get(self, agent_id: str, document_id: str) -> r.KnowledgeDocument:
+        return self._http.run(calls.get_knowledge_document(agent_id, document_id))
+
+    def delete(self, agent_id: str, document_id: str) -> None:
+        self._http.run(calls.delete_knowledge_document(agent_id, document_id))
+
+    def search(
+        self,
+        agent_id: str,
+        query: str,
+        *,
+        k: int = 5,
+        mode: r.KnowledgeMode = "hybrid",
+        idempotency_key: str | None = None,
+    ) -> r.KnowledgeSearchResult:
+        """The agent's `k` best passages for `query`, each with its citation."""
+        return self._http.run(calls.search_knowledge(agent_id, query, k, mode, idempotency_key))
+
+
 class DeputyClient:
     """A client of one Deputy server with one API key.
 
@@ -368,6 +432,9 @@ class DeputyClient:
         self.agents = AgentsAPI(self._http)
         self.models = ModelsAPI(self._http)
         self.model_endpoints = ModelEndpointsAPI(self._http)
+        self.tool_sources = ToolSourcesAPI(self._http)
+        self.tool_calls = ToolCallsAPI(self._http)
+        self.knowledge = KnowledgeAPI(self._http)
 
     @classmethod
     def from_env(cls, **options: Any) -> DeputyClient:

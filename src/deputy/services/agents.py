@@ -1,4 +1,4 @@
-"""Agents and their immutable, validated spec versions."""
+"""Agents and their immutable, validated and linted spec versions, and the diff between two."""
 
 from __future__ import annotations
 
@@ -6,15 +6,21 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from deputy.domain import resources as r
-from deputy.domain.errors import Conflict, NotFound, ValidationFailed
+from deputy.domain.errors import Conflict, InvalidRequest, NotFound, ValidationFailed
 from deputy.domain.ids import new_id
-from deputy.domain.spec import AgentSpec
+from deputy.domain.spec import (
+    AgentSpec,
+    diff_specs,
+    lint_errors,
+    lint_spec,
+    render_diff_text,
+    spec_from_data,
+)
 from deputy.domain.tenancy import Principal
 from deputy.services.access import tenant
 from deputy.services.pagination import paginate
@@ -23,18 +29,18 @@ from deputy.store import tables as t
 
 
 def validate_spec(raw: dict[str, Any]) -> AgentSpec:
+    """The spec, validated (`ValidationFailed` lists each problem by field)."""
+    return spec_from_data(raw)
+
+
+def _version(row: t.AgentVersion) -> r.AgentVersion:
+    """A stored version with the linter's warnings, computed again from its spec."""
+    version = r.AgentVersion.model_validate(row)
     try:
-        return AgentSpec.model_validate(raw)
-    except ValidationError as exc:
-        problems = [
-            {
-                "loc": ".".join(str(p) for p in err["loc"]),
-                "message": err["msg"],
-                "type": err["type"],
-            }
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        raise ValidationFailed("the agent spec is not valid", details={"errors": problems}) from exc
+        findings = lint_spec(spec_from_data(row.spec))
+    except ValidationFailed:  # stored under an older model; it was valid then
+        return version
+    return version.model_copy(update={"lint": findings})
 
 
 def canonical_json(spec: AgentSpec) -> tuple[dict[str, Any], str]:
@@ -106,8 +112,19 @@ def update_agent(
 def create_version(
     platform: Platform, principal: Principal, agent_id: str, body: r.VersionCreate
 ) -> r.AgentVersion:
-    """Validate the spec and store it as the agent's next immutable version."""
-    spec, digest = canonical_json(validate_spec(body.spec))
+    """Validate and lint the spec and store it as the agent's next immutable version.
+
+    A spec with lint errors is refused (`validation_error`, each finding in `details.errors`
+    as `loc` = its path, `type` = its code); warnings come back with the version."""
+    model = validate_spec(body.spec)
+    findings = lint_spec(model)
+    errors = lint_errors(findings)
+    if errors:
+        raise ValidationFailed(
+            f"the agent spec has {len(errors)} lint error{'s' if len(errors) > 1 else ''}",
+            details={"errors": [finding.as_problem() for finding in errors]},
+        )
+    spec, digest = canonical_json(model)
     try:
         with tenant(platform, principal, "agents:write") as session:
             agent = _agent(session, agent_id)
@@ -136,7 +153,7 @@ def create_version(
             )
             session.add(row)
             session.flush()
-            return r.AgentVersion.model_validate(row)
+            return r.AgentVersion.model_validate(row).model_copy(update={"lint": findings})
     except IntegrityError as exc:  # two writers raced for the same number; nothing was stored
         raise Conflict("another version was created at the same time; retry") from exc
 
@@ -153,8 +170,19 @@ def list_versions(
             t.AgentVersion.id,
             limit=limit,
             cursor=cursor,
-            to_resource=r.AgentVersion.model_validate,
+            to_resource=_version,
         )
+
+
+def _version_row(session: Session, agent_id: str, number: int) -> t.AgentVersion:
+    row = session.scalar(
+        select(t.AgentVersion).where(
+            t.AgentVersion.agent_id == agent_id, t.AgentVersion.number == number
+        )
+    )
+    if row is None:
+        raise NotFound("agent version", f"{agent_id}@{number}")
+    return row
 
 
 def get_version(
@@ -162,11 +190,29 @@ def get_version(
 ) -> r.AgentVersion:
     with tenant(platform, principal, "agents:read") as session:
         _agent(session, agent_id)
-        row = session.scalar(
-            select(t.AgentVersion).where(
-                t.AgentVersion.agent_id == agent_id, t.AgentVersion.number == number
+        return _version(_version_row(session, agent_id, number))
+
+
+def diff_versions(
+    platform: Platform, principal: Principal, agent_id: str, number: int, against: int | None
+) -> r.VersionDiff:
+    """What changed from version `against` (default: the one before) to version `number`."""
+    with tenant(platform, principal, "agents:read") as session:
+        _agent(session, agent_id)
+        base = number - 1 if against is None else against
+        if base < 1:
+            raise InvalidRequest(
+                f"version {number} is the first; give `against` to compare it with another",
+                details={"version": number},
             )
-        )
-        if row is None:
-            raise NotFound("agent version", f"{agent_id}@{number}")
-        return r.AgentVersion.model_validate(row)
+        new = _version_row(session, agent_id, number).spec
+        old = _version_row(session, agent_id, base).spec
+    diff = diff_specs(spec_from_data(old), spec_from_data(new))
+    return r.VersionDiff(
+        agent_id=agent_id,
+        from_version=base,
+        to_version=number,
+        changes=list(diff.changes),
+        widens_permissions=diff.widens_permissions,
+        text=render_diff_text(diff),
+    )

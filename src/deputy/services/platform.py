@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deputy.config import Settings
+from deputy.knowledge import KnowledgeBase
+from deputy.services.knowledge_store import open_knowledge
 from deputy.services.model_hub import ModelHub
 from deputy.store.blobs import BlobStore
 from deputy.store.db import Database
@@ -18,6 +20,7 @@ class Platform:
     blobs: BlobStore
     secrets: SecretBox
     models: ModelHub
+    knowledge: KnowledgeBase
 
     @classmethod
     def open(cls, settings: Settings) -> Platform:
@@ -29,6 +32,7 @@ class Platform:
             blobs=BlobStore(settings.materials_dir),
             secrets=SecretBox(settings.secret_key_value()),
             models=ModelHub(settings, db),
+            knowledge=open_knowledge(settings, db),
         )
 
     def close(self) -> None:

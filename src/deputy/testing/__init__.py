@@ -2,6 +2,7 @@
 provider, and with `DEPUTY_BLOCK_REMOTE_MODELS=1` the model registry refuses to build one
 (anything but `local:` models and servers on loopback)."""
 
+from deputy.testing.embeddings import HashingEmbedder
 from deputy.testing.models import (
     FAKE_CAPABILITIES,
     CollectingUsageSink,
@@ -16,6 +17,7 @@ __all__ = [
     "FAKE_CAPABILITIES",
     "CollectingUsageSink",
     "FunctionModel",
+    "HashingEmbedder",
     "ScriptedModel",
     "reply",
     "structured",

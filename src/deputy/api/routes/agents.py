@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Query, status
 
 from deputy.api.deps import CursorQuery, LimitQuery, PlatformDep, PrincipalDep
 from deputy.domain import resources as r
@@ -68,3 +68,20 @@ def get_version(
     agent_id: str, number: VersionNumber, platform: PlatformDep, principal: PrincipalDep
 ) -> r.AgentVersion:
     return svc.get_version(platform, principal, agent_id, number)
+
+
+@router.get("/agents/{agent_id}/versions/{number}/diff", response_model=r.VersionDiff)
+def diff_versions(
+    agent_id: str,
+    number: VersionNumber,
+    platform: PlatformDep,
+    principal: PrincipalDep,
+    against: Annotated[
+        int | None,
+        Query(ge=1, le=2**31 - 1, description="The version to compare with (default: number - 1)."),
+    ] = None,
+) -> r.VersionDiff:
+    """What changed from version `against` to version `number`: each change with its values
+    before and after and whether it widens what the agent may do, and the text a reviewer
+    reads (widening changes first)."""
+    return svc.diff_versions(platform, principal, agent_id, number, against)

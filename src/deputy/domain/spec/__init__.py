@@ -7,6 +7,9 @@ from deputy.domain.spec.base import (
     Provenance,
     SpecModel,
 )
+from deputy.domain.spec.diff import SpecChange, SpecDiff, diff_specs, render_diff_text
+from deputy.domain.spec.io import dump_json, dump_yaml, load_spec, spec_from_data
+from deputy.domain.spec.lint import LintFinding, lint_errors, lint_spec
 from deputy.domain.spec.model import SPEC_FORMAT, AgentSpec, Persona, RuntimeMode
 from deputy.domain.spec.operations import (
     Autonomy,
@@ -36,6 +39,7 @@ from deputy.domain.spec.procedures import (
     Step,
     StepKind,
 )
+from deputy.domain.spec.schema import agent_spec_json_schema
 from deputy.domain.spec.tools import (
     BuiltinBinding,
     BuiltinTool,
@@ -66,6 +70,7 @@ __all__ = [
     "HTTPBinding",
     "Knowledge",
     "KnowledgeSource",
+    "LintFinding",
     "MCPBinding",
     "MessagingChannel",
     "OpenAIChannel",
@@ -81,10 +86,21 @@ __all__ = [
     "RuntimeMode",
     "SLOs",
     "Slot",
+    "SpecChange",
+    "SpecDiff",
     "SpecModel",
     "Step",
     "StepKind",
     "Tool",
     "ToolBinding",
     "VoiceChannel",
+    "agent_spec_json_schema",
+    "diff_specs",
+    "dump_json",
+    "dump_yaml",
+    "lint_errors",
+    "lint_spec",
+    "load_spec",
+    "render_diff_text",
+    "spec_from_data",
 ]

@@ -91,7 +91,8 @@ class Step(SpecModel):
     )
     then: Identifier | None = Field(default=None, description="check: the step when true.")
     otherwise: Identifier | None = Field(
-        default=None, description="check: the step when false (default: the following step)."
+        default=None,
+        description="check: the step when false (default: `next`, else the following step).",
     )
     on_decline: Identifier | None = Field(
         default=None, description="confirm: the step when the customer says no."
