@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from deputy.domain.errors import Unauthenticated
@@ -35,6 +35,7 @@ def get_principal(
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="A spec version number.")]
 LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")]
 CursorQuery = Annotated[
     str | None, Query(max_length=512, description="`next_cursor` of the previous page.")

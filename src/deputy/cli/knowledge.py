@@ -143,6 +143,35 @@ def search(
     out().print(grid)
 
 
+@knowledge_app.command("index")
+def index(
+    ctx: typer.Context,
+    agent_id: AgentId,
+    version: Annotated[int, typer.Option("--version", min=1, help="The spec version.")],
+    as_json: AsJson = False,
+) -> None:
+    """Index the knowledge sources a spec version names; exits 1 if any failed."""
+    report = client(ctx).knowledge.index_version(agent_id, version)
+    if as_json:
+        print_json(report)
+    else:
+        grid = Table()
+        for header in ("SOURCE", "OUTCOME", "DOCUMENT", "CHUNKS", "REASON"):
+            grid.add_column(header, overflow="fold")
+        for item in report.sources:
+            document = item.document
+            grid.add_row(
+                item.source_id,
+                item.outcome,
+                document.id if document else "-",
+                str(document.chunk_count) if document else "-",
+                item.reason or "",
+            )
+        out().print(grid)
+    if any(item.outcome == "failed" for item in report.sources):
+        raise typer.Exit(1)
+
+
 @knowledge_app.command("remove")
 def remove(
     ctx: typer.Context,

@@ -300,6 +300,22 @@ class KnowledgeDocumentWrite(Resource):
     outcome: Literal["created", "replaced", "unchanged"]
 
 
+class KnowledgeSourceIndexed(Resource):
+    """What indexing one of a spec's knowledge sources did. `failed` carries the reason (the
+    material is missing, of an unsupported type, damaged …); the other sources go on."""
+
+    source_id: str
+    outcome: Literal["created", "replaced", "unchanged", "skipped", "failed"]
+    document: KnowledgeDocument | None = None
+    reason: str | None = None
+
+
+class KnowledgeIndexReport(Resource):
+    agent_id: str
+    version: int
+    sources: list[KnowledgeSourceIndexed]
+
+
 class KnowledgeFromMaterial(Body):
     """Index an uploaded material (Markdown, text, HTML, PDF or DOCX)."""
 

@@ -451,6 +451,19 @@ def delete_knowledge_document(agent_id: str, document_id: str) -> Call[None]:
     )
 
 
+def index_version_knowledge(
+    agent_id: str, number: int, timeout: float | None, idempotency_key: str | None
+) -> Call[r.KnowledgeIndexReport]:
+    return Call(
+        "POST",
+        f"/v1/agents/{_seg(agent_id)}/versions/{number}/knowledge/index",
+        _model(r.KnowledgeIndexReport),
+        idempotency_key=_key(idempotency_key),
+        final_codes=MODEL_FAILURE_CODES,
+        timeout=timeout,
+    )
+
+
 def search_knowledge(
     agent_id: str, query: str, k: int, mode: r.KnowledgeMode, idempotency_key: str | None
 ) -> Call[r.KnowledgeSearchResult]:

@@ -360,6 +360,19 @@ class AsyncKnowledgeAPI(_Namespace):
     async def delete(self, agent_id: str, document_id: str) -> None:
         await self._http.run(calls.delete_knowledge_document(agent_id, document_id))
 
+    async def index_version(
+        self,
+        agent_id: str,
+        number: int,
+        *,
+        timeout: float | None = KNOWLEDGE_TIMEOUT,
+        idempotency_key: str | None = None,
+    ) -> r.KnowledgeIndexReport:
+        """Index the knowledge sources spec version `number` names; a report per source."""
+        return await self._http.run(
+            calls.index_version_knowledge(agent_id, number, timeout, idempotency_key)
+        )
+
     async def search(
         self,
         agent_id: str,

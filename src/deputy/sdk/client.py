@@ -384,6 +384,19 @@ class KnowledgeAPI(_Namespace):
     def delete(self, agent_id: str, document_id: str) -> None:
         self._http.run(calls.delete_knowledge_document(agent_id, document_id))
 
+    def index_version(
+        self,
+        agent_id: str,
+        number: int,
+        *,
+        timeout: float | None = KNOWLEDGE_TIMEOUT,
+        idempotency_key: str | None = None,
+    ) -> r.KnowledgeIndexReport:
+        """Index the knowledge sources spec version `number` names; a report per source."""
+        return self._http.run(
+            calls.index_version_knowledge(agent_id, number, timeout, idempotency_key)
+        )
+
     def search(
         self,
         agent_id: str,

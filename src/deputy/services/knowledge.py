@@ -11,9 +11,10 @@ import anyio
 from sqlalchemy import select
 
 from deputy.domain import resources as r
-from deputy.domain.errors import NotFound
+from deputy.domain.errors import DeputyError, NotFound
 from deputy.domain.tenancy import Principal, Scope
 from deputy.knowledge import RetrievedChunk, StoredDocument
+from deputy.services import agents
 from deputy.services.access import require, tenant
 from deputy.services.knowledge_store import stored_document
 from deputy.services.pagination import paginate
@@ -157,3 +158,41 @@ async def search(
     return r.KnowledgeSearchResult(
         query=body.query, mode=body.mode, hits=[hit_resource(hit) for hit in hits]
     )
+
+
+async def index_version_sources(
+    platform: Platform, principal: Principal, agent_id: str, number: int
+) -> r.KnowledgeIndexReport:
+    """Index every knowledge source of the agent's spec version `number` that names a material,
+    under the source's title (replacing a document of that title atomically, or leaving it when
+    unchanged). A source that fails is reported with its reason and the others go on; sources
+    without a material are skipped. Documents the spec does not name are left alone."""
+    version = await anyio.to_thread.run_sync(
+        agents.get_version, platform, principal, agent_id, number
+    )
+    spec = agents.validate_spec(version.spec)
+    results: list[r.KnowledgeSourceIndexed] = []
+    for source in spec.knowledge.sources:
+        if source.material is None:
+            results.append(
+                r.KnowledgeSourceIndexed(
+                    source_id=source.id, outcome="skipped", reason="the source names no material"
+                )
+            )
+            continue
+        body = r.KnowledgeFromMaterial(material_id=source.material, title=source.title)
+        try:
+            written = await add_document(platform, principal, agent_id, body)
+        except DeputyError as exc:
+            if exc.code in {"permission_denied", "unauthenticated"}:
+                raise
+            results.append(
+                r.KnowledgeSourceIndexed(source_id=source.id, outcome="failed", reason=exc.message)
+            )
+            continue
+        results.append(
+            r.KnowledgeSourceIndexed(
+                source_id=source.id, outcome=written.outcome, document=written.document
+            )
+        )
+    return r.KnowledgeIndexReport(agent_id=agent_id, version=number, sources=results)

@@ -2,14 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 
-from deputy.api.deps import CursorQuery, LimitQuery, PlatformDep, PrincipalDep
+from deputy.api.deps import CursorQuery, LimitQuery, PlatformDep, PrincipalDep, VersionNumber
 from deputy.domain import resources as r
 from deputy.services import agents as svc
 
 router = APIRouter(tags=["agents"])
-VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post("/agents", status_code=status.HTTP_201_CREATED, response_model=r.Agent)

@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
-from deputy.api.deps import CursorQuery, LimitQuery, PlatformDep, PrincipalDep
+from deputy.api.deps import CursorQuery, LimitQuery, PlatformDep, PrincipalDep, VersionNumber
 from deputy.domain import resources as r
 from deputy.domain.resources import ErrorBody
 from deputy.services import knowledge as svc
@@ -77,3 +77,17 @@ async def search(
     """The agent's `k` best passages for `query`, each with its citation (document, heading
     path, character span and lines or page). Modes: `bm25`, `vector`, `hybrid` (default)."""
     return await svc.search(platform, principal, agent_id, body)
+
+
+@router.post(
+    "/agents/{agent_id}/versions/{number}/knowledge/index",
+    response_model=r.KnowledgeIndexReport,
+    responses=EMBEDDER_DOWN,
+)
+async def index_version_sources(
+    agent_id: str, number: VersionNumber, platform: PlatformDep, principal: PrincipalDep
+) -> r.KnowledgeIndexReport:
+    """Index the knowledge sources that spec version `number` names (each material under its
+    source's title). Each source reports created, replaced, unchanged, skipped (no material) or
+    failed with the reason; one failure does not stop the others."""
+    return await svc.index_version_sources(platform, principal, agent_id, number)
