@@ -1,6 +1,7 @@
-"""The built-in `lookup_knowledge` tool through the executor `build_executor` wires: it searches
-the calling agent's own index with the real bundled embedder and cites what it returns; another
-agent's documents never come back, whatever the model asks."""
+"""The platform's built-ins through the executor `build_executor` wires: `lookup_knowledge`
+searches the calling agent's own index with the real bundled embedder and cites what it returns
+(another agent's documents never come back, whatever the model asks); `remember_fact` keeps facts
+per conversation and per customer of one agent, once per call site."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from deputy.domain.spec import AgentSpec
 from deputy.domain.tenancy import Principal
 from deputy.services import agents, knowledge
 from deputy.services.keys import authenticate
+from deputy.services.memory import SqlMemory
 from deputy.services.platform import Platform
 from deputy.services.startup import prepare
 from deputy.services.tool_sources import build_executor
@@ -100,9 +102,53 @@ def test_lookup_knowledge_searches_only_the_calling_agents_index(
             refused = await executor.call(ctx, "search_policy", {"query": "x", "agent": other})
             assert (refused.status, refused.code) == ("refused", "invalid_arguments")
 
-            memory = await executor.call(ctx, "note", {"fact": "prefers email"})
-            assert (memory.status, memory.code) == ("failed", "tool_error")
         finally:
             await executor.aclose()
 
     asyncio.run(scenario())
+
+
+def test_remember_fact_keeps_facts_per_conversation_and_per_customer_of_one_agent(
+    platform: tuple[Platform, Principal],
+) -> None:
+    deputy, owner = platform
+    ws = owner.workspace_id
+    support = agents.create_agent(deputy, owner, r.AgentCreate(name="support")).id
+    other = agents.create_agent(deputy, owner, r.AgentCreate(name="other")).id
+    memory = SqlMemory(deputy.db, ws)
+
+    async def scenario() -> None:
+        executor = build_executor(deputy, ws, support, SPEC)
+        anonymous = CallContext(ws, support, "conv-1", "turn-1/step-1")
+        known = CallContext(ws, support, "conv-2", "turn-1/step-1", customer_id="cus-ana")
+        try:
+            no_one = await executor.call(
+                anonymous, "note", {"fact": "likes blue", "about": "customer"}
+            )
+            assert (no_one.status, no_one.code) == ("failed", "tool_error")
+            second_step = CallContext(ws, support, "conv-1", "turn-1/step-2")
+            stored = await executor.call(second_step, "note", {"fact": "order #W1 is a gift"})
+            assert stored.ok, stored
+            customer = await executor.call(
+                known, "note", {"fact": "prefers email", "about": "customer"}
+            )
+            assert customer.ok, customer
+        finally:
+            await executor.aclose()
+
+    asyncio.run(scenario())
+    # The same call site again (a resumed turn) stores nothing more.
+    assert not memory.remember(
+        agent_id=support,
+        conversation_id="conv-2",
+        step_key="turn-1/step-1",
+        scope="customer",
+        customer_id="cus-ana",
+        fact="prefers email",
+    )
+    later = memory.recall(agent_id=support, conversation_id="conv-9", customer_id="cus-ana")
+    assert [(f.scope, f.fact) for f in later] == [("customer", "prefers email")]
+    first = memory.recall(agent_id=support, conversation_id="conv-1", customer_id=None)
+    assert [f.fact for f in first] == ["order #W1 is a gift"]
+    assert memory.recall(agent_id=other, conversation_id="conv-9", customer_id="cus-ana") == []
+    assert memory.recall(agent_id=support, conversation_id="conv-9", customer_id="cus-bo") == []

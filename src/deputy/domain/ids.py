@@ -9,7 +9,20 @@ import time
 from typing import Literal
 
 IdKind = Literal[
-    "ws", "mem", "key", "mat", "agt", "ver", "job", "mep", "use", "tsrc", "tcall", "kdoc", "kchk"
+    "ws",
+    "mem",
+    "key",
+    "mat",
+    "agt",
+    "ver",
+    "job",
+    "mep",
+    "use",
+    "tsrc",
+    "tcall",
+    "kdoc",
+    "kchk",
+    "fact",
 ]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -2,14 +2,18 @@
 
 `lookup_knowledge` searches the agent's own knowledge index (never another agent's: the workspace
 and agent come from the call context the runtime built, not from the model's arguments), with the
-retrieval mode the spec chooses, and returns passages with their citations. `remember_fact` needs
-the customer memory store, which arrives with the conversation runtime; until then it fails with a
-clear reason, which the executor records as the call's `tool_error`."""
+retrieval mode the spec chooses, and returns passages with their citations. `remember_fact`
+stores the fact for this conversation or for the identified customer of this agent
+(`deputy.services.memory`), once per call site, so a resumed turn does not store it twice."""
 
 from __future__ import annotations
 
+import anyio
+
 from deputy.domain.spec import AgentSpec
 from deputy.knowledge import KnowledgeBase, RetrievedChunk
+from deputy.services.memory import SqlMemory
+from deputy.store.db import Database
 from deputy.tools.builtins import BuiltinUnavailable, KnowledgePassage, MemoryScope
 from deputy.tools.results import CallContext
 
@@ -28,8 +32,9 @@ def passage(hit: RetrievedChunk) -> KnowledgePassage:
 
 
 class PlatformBuiltins:
-    def __init__(self, knowledge: KnowledgeBase, spec: AgentSpec) -> None:
+    def __init__(self, knowledge: KnowledgeBase, db: Database, spec: AgentSpec) -> None:
         self._knowledge = knowledge
+        self._db = db
         self._mode = spec.knowledge.retrieval
 
     async def lookup_knowledge(
@@ -41,4 +46,16 @@ class PlatformBuiltins:
         return [passage(hit) for hit in hits]
 
     async def remember_fact(self, ctx: CallContext, about: MemoryScope, fact: str) -> None:
-        raise BuiltinUnavailable("customer memory is not available in this runtime yet")
+        if about == "customer" and not ctx.customer_id:
+            raise BuiltinUnavailable("this conversation has no identified customer to remember")
+        memory = SqlMemory(self._db, ctx.workspace_id)
+        await anyio.to_thread.run_sync(
+            lambda: memory.remember(
+                agent_id=ctx.agent_id,
+                conversation_id=ctx.conversation_id,
+                step_key=ctx.step_key,
+                scope=about,
+                customer_id=ctx.customer_id,
+                fact=fact,
+            )
+        )

@@ -148,7 +148,7 @@ def build_executor(
         spec,
         sources,
         SqlCallLedger(platform.db, workspace_id),
-        builtins if builtins is not None else PlatformBuiltins(platform.knowledge, spec),
+        builtins or PlatformBuiltins(platform.knowledge, platform.db, spec),
         agent_version=agent_version,
         secrets=secrets,
     )

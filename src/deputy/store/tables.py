@@ -308,3 +308,26 @@ class ToolCallRow(TenantOwned, Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+# --- memory ---
+
+
+class MemoryFactRow(TenantOwned, Base):
+    """A fact an agent chose to remember (the `remember_fact` built-in): about one conversation,
+    or about one customer of one agent across conversations. At most one per call site
+    (conversation, step), so a resumed turn never stores it twice."""
+
+    __tablename__ = "memory_facts"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "conversation_id", "step_key"),
+        Index("ix_memory_facts_customer", "workspace_id", "agent_id", "customer_id"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(20))  # conversation | customer
+    customer_id: Mapped[str | None] = mapped_column(String(200))
+    conversation_id: Mapped[str] = mapped_column(String(100), index=True)
+    step_key: Mapped[str] = mapped_column(String(200))
+    fact: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
