@@ -93,7 +93,7 @@ def test_lookup_knowledge_searches_only_the_calling_agents_index(
             assert 'trust="untrusted"' in found.for_model()
 
             probe = await executor.call(
-                ctx.__class__(owner.workspace_id, support, "conv-1", "turn-2/step-1"),
+                CallContext(owner.workspace_id, support, "conv-1", "turn-2/step-1"),
                 "search_policy",
                 {"query": "warehouse door code", "k": 5},
             )

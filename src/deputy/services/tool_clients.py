@@ -144,11 +144,12 @@ def build_executor(
             log.warning("tool source unusable: %s", exc.message, extra={"source": key})
             continue
         secrets[key] = decrypted[binding.source].values()
+    platform_builtins = PlatformBuiltins(platform.knowledge, platform.db, spec)
     return ToolExecutor(
         spec,
         sources,
         SqlCallLedger(platform.db, workspace_id),
-        builtins or PlatformBuiltins(platform.knowledge, platform.db, spec),
+        builtins if builtins is not None else platform_builtins,
         agent_version=agent_version,
         secrets=secrets,
     )
