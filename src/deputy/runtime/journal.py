@@ -1,0 +1,72 @@
+"""A conversation's transcript is an append-only list of entries; a turn appends its entries
+through a `TurnJournal`, which persists each one before `append` returns.
+
+Every entry of a turn has a `key` unique within that turn. Work that is not deterministic (a
+model answer, a tool call, a retrieval) is recorded under its key, and a turn that is run again
+after a crash finds the recorded entry (`recorded(key)`) and reuses it instead of doing the work
+twice. The service implements the journal on the database (`deputy.services.conversations`);
+`deputy.testing.runtime.InMemoryJournal` is the fake."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, get_args
+
+EntryKind = Literal[
+    "customer_message",
+    "agent_message",
+    "human_message",
+    "model_step",
+    "tool_call",
+    "guardrail",
+    "retrieval",
+    "procedure",
+    "handoff",
+    "agent_switch",
+    "outcome",
+    "turn_failed",
+]
+ENTRY_KINDS: tuple[EntryKind, ...] = get_args(EntryKind)
+MESSAGE_KINDS: frozenset[EntryKind] = frozenset(
+    {"customer_message", "agent_message", "human_message"}
+)
+INBOUND_KEY = "inbound"
+"""The key of the customer message that starts a turn (recorded before the turn runs)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a turn records. `data` is JSON-safe; `text` is the message text for message kinds
+    (stored in the form the guardrails allow: PII masked under `mask_pii`)."""
+
+    kind: EntryKind
+    key: str
+    text: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordedEntry:
+    id: str
+    seq: int
+    """Position in the conversation's transcript, from 1."""
+    turn_id: str | None
+    kind: EntryKind
+    key: str
+    text: str
+    data: dict[str, Any]
+    created_at: datetime
+    agent_id: str | None = None
+    """The agent that was speaking (conversations routed between agents keep one transcript)."""
+
+
+class TurnJournal(Protocol):
+    def recorded(self, key: str) -> RecordedEntry | None:
+        """The entry this turn recorded under `key` in an earlier attempt, if any."""
+        ...
+
+    async def append(self, entry: Entry) -> RecordedEntry:
+        """Persist `entry` (committed when this returns). A key this turn already recorded is
+        not written again: the first entry is returned."""
+        ...
