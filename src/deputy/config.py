@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         description="Serve /metrics without an API key (for a private scrape network).",
     )
     jobs_enabled: bool = True
+    turn_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long a process's claim on a conversation lasts without renewal; after "
+        "a crash, another process resumes the conversation's unfinished turn once it expires.",
+    )
     executor_id: str | None = Field(
         default=None,
         description="Stable id of this process for durable jobs; default: '<host>-<role>'. "

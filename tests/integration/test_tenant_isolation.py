@@ -3,6 +3,7 @@ workspace's data. New routes fail this test until they are covered here."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from tests.integration.conftest import Api
@@ -23,6 +24,10 @@ BODIES = {
     ("POST", "/v1/tool-sources"): {"name": "b_hooks", "kind": "http"},
     ("PATCH", "/v1/tool-sources/{source_id}"): {"description": "hijacked by B"},
     ("POST", "/v1/tool-sources/{source_id}/spec-tools"): {},
+    ("POST", "/v1/conversations"): {"agent_id": "{agent_id}"},
+    ("POST", "/v1/conversations/{conversation_id}/messages"): {"text": "hijacked by B"},
+    ("POST", "/v1/conversations/{conversation_id}/close"): {"outcome": "abandoned"},
+    ("POST", "/v1/conversations/{conversation_id}/human-replies"): {"text": "by B"},
 }
 
 
@@ -47,6 +52,8 @@ def snapshot(api: Api, key: str) -> str:
         "/v1/agents",
         "/v1/model-endpoints",
         "/v1/tool-sources",
+        "/v1/conversations",
+        "/v1/queue",
     ):
         parts.append(
             re.sub(
@@ -96,7 +103,11 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
         },
         headers=a,
     ).json()
+    conversation = api.client.post(
+        "/v1/conversations", json={"agent_id": agent["id"]}, headers=a
+    ).json()
     ids = {
+        "conversation_id": conversation["id"],
         "source_id": tool_source["id"],
         "name": "a-vllm",
         "agent_id": agent["id"],
@@ -113,6 +124,8 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
     for method, path in routes(api):
         url = path.format(**ids)
         body = BODIES.get((method, path))
+        if body is not None:
+            body = {k: v.format(**ids) if isinstance(v, str) else v for k, v in body.items()}
         response = api.client.request(method, url, json=body, headers=api.headers(b_key))
         covered += 1
         text = response.text
@@ -134,8 +147,10 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
             "a_shop",
             "tok-a-secret",
             "10.0.0.6",
+            conversation["id"],
         )
-        for secret_value in (value for value in private if value not in url):
+        sent = url + json.dumps(body)  # echoing what the caller sent reveals nothing
+        for secret_value in (value for value in private if value not in sent):
             assert secret_value not in text, f"{method} {path} leaked {secret_value}: {text}"
         if "{" in path:
             assert response.status_code == 404, f"{method} {path}: {response.status_code} {text}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
@@ -18,6 +20,8 @@ from deputy.api.middleware import (
 )
 from deputy.api.routes import (
     agents,
+    conversation_ws,
+    conversations,
     health,
     keys,
     knowledge,
@@ -28,6 +32,7 @@ from deputy.api.routes import (
 )
 from deputy.observability.metrics import HttpMetrics
 from deputy.observability.tracing import configure_tracing
+from deputy.services.conversation_turns import keep_resuming
 from deputy.services.platform import Platform
 
 MULTIPART_OVERHEAD = 64 * 1024
@@ -50,9 +55,14 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if jobs is not None:
             jobs.start()
+        # Turns a dead process left unfinished are run again, without delaying startup.
+        resuming = asyncio.create_task(keep_resuming(platform))
         try:
             yield
         finally:
+            resuming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await resuming
             if jobs is not None:
                 jobs.stop()
             await platform.models.aclose()
@@ -75,8 +85,10 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
         knowledge.router,
         models.router,
         tools.router,
+        conversations.router,
     ):
         app.include_router(router, prefix="/v1", responses=ERROR_RESPONSES)
+    app.include_router(conversation_ws.router, prefix="/v1")
     app.include_router(health.router)
 
     def body_limit(scope: Scope) -> int:

@@ -218,7 +218,9 @@ class IdempotencyMiddleware:
             return
         headers = Headers(scope=scope)
         key = headers.get("idempotency-key")
-        if key is None:
+        if key is None or "text/event-stream" in headers.get("accept", ""):
+            # A streamed answer cannot be held back and replayed; streamed messages are
+            # deduplicated by their `client_message_id` instead.
             await self.app(scope, receive, send)
             return
         if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():

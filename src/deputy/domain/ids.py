@@ -23,6 +23,10 @@ IdKind = Literal[
     "kdoc",
     "kchk",
     "fact",
+    "cus",
+    "cnv",
+    "ent",
+    "turn",
 ]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

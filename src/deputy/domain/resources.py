@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, JsonValue, field_validator
 
 from deputy.domain.spec import LintFinding, SpecChange, Tool
 from deputy.domain.tenancy import KeyKind, Role, Scope
@@ -518,3 +519,153 @@ class ToolCallInfo(Resource):
     started_at: datetime
     finished_at: datetime | None
     duration_ms: int | None
+
+
+# ---- conversations -----------------------------------------------------------------------
+
+ConversationStatus = Literal["active", "queued", "human", "closed"]
+ConversationOutcome = Literal["resolved", "escalated", "abandoned"]
+# The same values as `deputy.runtime.journal.EntryKind` (the domain does not import the runtime).
+EntryKindName = Literal[
+    "customer_message",
+    "agent_message",
+    "human_message",
+    "model_step",
+    "tool_call",
+    "guardrail",
+    "retrieval",
+    "procedure",
+    "handoff",
+    "agent_switch",
+    "outcome",
+    "turn_failed",
+]
+ChannelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,39}$")]
+MAX_CONTEXT_KEYS = 20
+MAX_CONTEXT_BYTES = 4096
+MAX_METADATA_KEYS = 20
+MAX_METADATA_VALUE = 500
+
+
+class CustomerRef(Body):
+    """Who the customer is on a channel; the same (channel, external_id) is the same customer."""
+
+    channel: ChannelName = "api"
+    external_id: str = Field(min_length=1, max_length=200)
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+class ConversationCreate(Body):
+    agent_id: str
+    customer: CustomerRef | None = None
+    channel: ChannelName = "api"
+    context: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Facts the channel vouches for (e.g. an authenticated user_id); at most 20 "
+        "keys, 4 KB as JSON",
+    )
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="At most 20 keys, values up to 500 characters."
+    )
+
+    @field_validator("context")
+    @classmethod
+    def _small_context(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        if len(value) > MAX_CONTEXT_KEYS:
+            raise ValueError(f"at most {MAX_CONTEXT_KEYS} context keys")
+        if len(json.dumps(value).encode()) > MAX_CONTEXT_BYTES:
+            raise ValueError(f"the context is larger than {MAX_CONTEXT_BYTES} bytes as JSON")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_METADATA_KEYS:
+            raise ValueError(f"at most {MAX_METADATA_KEYS} metadata keys")
+        if any(len(v) > MAX_METADATA_VALUE for v in value.values()):
+            raise ValueError(f"metadata values are at most {MAX_METADATA_VALUE} characters")
+        return value
+
+
+class Customer(Resource):
+    id: str
+    workspace_id: str
+    channel: str
+    external_id: str
+    display_name: str | None
+    created_at: datetime
+
+
+class Conversation(Resource):
+    id: str
+    workspace_id: str
+    agent_id: str
+    agent_version: int
+    current_agent_id: str
+    customer_id: str | None
+    channel: str
+    status: ConversationStatus
+    outcome: ConversationOutcome | None
+    outcome_evidence: dict[str, Any]
+    language: str | None
+    queue: str | None
+    assignee_member_id: str | None
+    handoff: dict[str, Any] | None = Field(
+        description="Why it went to a human: trigger, reason, queue, rule_id, summary."
+    )
+    last_seq: int
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+class MessageCreate(Body):
+    text: str = Field(min_length=1, max_length=8000)
+    client_message_id: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The caller's id of this message: a repeat returns the first turn's result.",
+    )
+
+
+class TranscriptEntry(Resource):
+    id: str
+    seq: int
+    turn_id: str | None
+    kind: EntryKindName
+    text: str
+    data: dict[str, Any]
+    agent_id: str | None
+    created_at: datetime
+
+
+class TranscriptPage(Resource):
+    entries: list[TranscriptEntry]
+    next_after: int | None = Field(description="Pass as `after` for the next page.")
+
+
+class TurnResult(Resource):
+    conversation: Conversation
+    turn_id: str | None
+    reply: TranscriptEntry | None
+    entries: list[TranscriptEntry] = Field(
+        description="This turn's entries, the customer message included."
+    )
+
+
+class ConversationClose(Body):
+    outcome: ConversationOutcome | None = Field(
+        default=None, description="Default: computed from the conversation's evidence."
+    )
+    reason: str = Field(default="", max_length=1000)
+
+
+class HumanReply(Body):
+    text: str = Field(min_length=1, max_length=8000)
+
+
+class ConversationEvent(Resource):
+    type: Literal["entry", "reply.delta", "turn.completed", "turn.failed", "status"]
+    entry: TranscriptEntry | None = None
+    text: str | None = None
+    conversation: Conversation | None = None

@@ -64,6 +64,8 @@ class Call(Generic[T]):
     final_codes: frozenset[str] = frozenset()
     # Seconds to wait for this call's answer; None: the client's timeout.
     timeout: float | None = None
+    # The media type asked for, when not JSON (`text/event-stream` for a streamed turn).
+    accept: str | None = None
 
     @property
     def idempotent(self) -> bool:

@@ -35,7 +35,10 @@ def default_headers(api_key: str) -> dict[str, str]:
 
 
 def _request_headers(call: Call[Any]) -> dict[str, str]:
-    return {"Idempotency-Key": call.idempotency_key} if call.idempotency_key else {}
+    headers = {"Idempotency-Key": call.idempotency_key} if call.idempotency_key else {}
+    if call.accept:
+        headers["Accept"] = call.accept
+    return headers
 
 
 def _connection_error(exc: httpx.TransportError, base_url: str) -> DeputyConnectionError:

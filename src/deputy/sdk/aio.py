@@ -23,6 +23,7 @@ from deputy.sdk import _calls as calls
 from deputy.sdk._calls import UNSET, Unset
 from deputy.sdk._http import AsyncHTTP
 from deputy.sdk.client import DEFAULT_TIMEOUT, KNOWLEDGE_TIMEOUT, MODEL_TIMEOUT
+from deputy.sdk.conversations import AsyncConversationsAPI, AsyncQueueAPI
 from deputy.sdk.credentials import resolve_credentials
 from deputy.sdk.errors import DeputyConnectionError
 from deputy.sdk.models import Health, Readiness
@@ -421,6 +422,8 @@ class AsyncDeputyClient:
         self.tool_sources = AsyncToolSourcesAPI(self._http)
         self.tool_calls = AsyncToolCallsAPI(self._http)
         self.knowledge = AsyncKnowledgeAPI(self._http)
+        self.conversations = AsyncConversationsAPI(self._http)
+        self.queue = AsyncQueueAPI(self._http)
 
     @classmethod
     def from_env(cls, **options: Any) -> AsyncDeputyClient:

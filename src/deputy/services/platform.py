@@ -1,11 +1,13 @@
-"""What every service function needs: settings, the database, blob storage, secrets, models."""
+"""What every service function needs: settings, the database, blob storage, secrets, models,
+knowledge, and the live events of conversations."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deputy.config import Settings
 from deputy.knowledge import KnowledgeBase
+from deputy.services.conversation_events import ConversationEvents
 from deputy.services.knowledge_store import open_knowledge
 from deputy.services.model_hub import ModelHub
 from deputy.store.blobs import BlobStore
@@ -21,6 +23,7 @@ class Platform:
     secrets: SecretBox
     models: ModelHub
     knowledge: KnowledgeBase
+    events: ConversationEvents = field(default_factory=ConversationEvents)
 
     @classmethod
     def open(cls, settings: Settings) -> Platform:

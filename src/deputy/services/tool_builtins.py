@@ -8,8 +8,6 @@ stores the fact for this conversation or for the identified customer of this age
 
 from __future__ import annotations
 
-import anyio
-
 from deputy.domain.spec import AgentSpec
 from deputy.knowledge import KnowledgeBase, RetrievedChunk
 from deputy.services.memory import SqlMemory
@@ -49,7 +47,7 @@ class PlatformBuiltins:
         if about == "customer" and not ctx.customer_id:
             raise BuiltinUnavailable("this conversation has no identified customer to remember")
         memory = SqlMemory(self._db, ctx.workspace_id)
-        await anyio.to_thread.run_sync(
+        await self._db.run(
             lambda: memory.remember(
                 agent_id=ctx.agent_id,
                 conversation_id=ctx.conversation_id,

@@ -7,7 +7,6 @@ Database work runs in a worker thread so the executor's event loop never blocks 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -96,24 +95,24 @@ class SqlCallLedger:
     # -- the protocol (async) ----------------------------------------------------------------
 
     async def start(self, call: CallStart) -> tuple[CallRecord, bool]:
-        return await asyncio.to_thread(self.start_sync, call)
+        return await self._db.run(self.start_sync, call)
 
     async def find(self, workspace_id: str, idempotency_key: str) -> CallRecord | None:
-        return await asyncio.to_thread(self.find_sync, workspace_id, idempotency_key)
+        return await self._db.run(self.find_sync, workspace_id, idempotency_key)
 
     async def begin_attempt(self, call_id: str) -> CallRecord:
-        return await asyncio.to_thread(self._begin_attempt, call_id)
+        return await self._db.run(self._begin_attempt, call_id)
 
     async def finish(self, call_id: str, finish: CallFinish) -> CallRecord:
-        return await asyncio.to_thread(self.finish_sync, call_id, finish)
+        return await self._db.run(self.finish_sync, call_id, finish)
 
     async def refuse(
         self, call: CallStart, code: ResultCode, error: str, details: dict[str, Any]
     ) -> CallRecord:
-        return await asyncio.to_thread(self._refuse, call, code, error, details)
+        return await self._db.run(self._refuse, call, code, error, details)
 
     async def count(self, workspace_id: str, conversation_id: str, tool: str) -> int:
-        return await asyncio.to_thread(self._count, workspace_id, conversation_id, tool)
+        return await self._db.run(self._count, workspace_id, conversation_id, tool)
 
     # -- the work (sync) -------------------------------------------------------------------
 

@@ -7,12 +7,15 @@ refuses to flush a tenant row that belongs to another workspace.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio.to_thread
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
@@ -20,6 +23,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_c
 from deputy.store.tables import TenantOwned
 
 WORKSPACE_KEY = "workspace_id"
+T = TypeVar("T")
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -94,6 +98,18 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         event.listen(self._sessions, "do_orm_execute", _scope_queries)
         event.listen(self._sessions, "before_flush", _check_writes)
+        # SQLite takes one writer at a time: this process's async work runs on one thread, so
+        # its transactions queue here instead of sleeping in SQLite's busy handler.
+        self._sqlite_thread = (
+            ThreadPoolExecutor(1, thread_name_prefix="deputy-sqlite") if self.is_sqlite else None
+        )
+
+    async def run(self, work: Callable[..., T], *args: Any) -> T:
+        """Blocking database work from async code, off the event loop: on SQLite in this
+        database's own thread (one writer at a time), on PostgreSQL in the worker pool."""
+        if self._sqlite_thread is None:
+            return await anyio.to_thread.run_sync(work, *args)
+        return await asyncio.wrap_future(self._sqlite_thread.submit(work, *args))
 
     @property
     def is_sqlite(self) -> bool:
@@ -116,4 +132,6 @@ class Database:
             connection.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        if self._sqlite_thread is not None:
+            self._sqlite_thread.shutdown(wait=True)
         self.engine.dispose()
