@@ -9,8 +9,9 @@ are unique by (turn, key): a turn run again finds what it recorded before
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from deputy.domain import resources as r
@@ -22,6 +23,19 @@ from deputy.services.conversation_store import plain_json, recorded_entry, trans
 from deputy.store import tables as t
 from deputy.store.db import Database
 from deputy.store.tables import utcnow
+
+_CONVERSATIONS = cast(Table, t.Conversation.__table__)
+_ENTRIES = cast(Table, t.ConversationEntry.__table__)
+_TAKE_SEQ = (
+    update(_CONVERSATIONS)
+    .where(
+        _CONVERSATIONS.c.id == bindparam("cid"),
+        _CONVERSATIONS.c.workspace_id == bindparam("ws"),
+    )
+    .values(last_seq=_CONVERSATIONS.c.last_seq + 1, updated_at=bindparam("now"))
+    .returning(_CONVERSATIONS.c.last_seq, _CONVERSATIONS.c.current_agent_id)
+)
+_INSERT_ENTRY = insert(_ENTRIES)
 
 
 def publish_entry(
@@ -62,21 +76,14 @@ class SqlTurnJournal:
         return stored
 
     def _insert(self, entry: Entry) -> tuple[RecordedEntry, bool]:
-        """One transaction, two statements (the hot path of every turn, so plain SQL rather
-        than an ORM session): take the next `seq` on the conversation row, insert the entry.
-        Both are scoped to the workspace explicitly."""
-        conversation = t.Conversation
+        """One transaction, two prepared statements (the hot path of every turn, so plain SQL
+        rather than an ORM session): take the next `seq` on the conversation row, insert the
+        entry. Both are scoped to the workspace explicitly."""
         now = utcnow()
         try:
             with self._db.engine.begin() as connection:
                 taken = connection.execute(
-                    update(conversation)
-                    .where(
-                        conversation.id == self.conversation_id,
-                        conversation.workspace_id == self.workspace_id,
-                    )
-                    .values(last_seq=conversation.last_seq + 1, updated_at=now)
-                    .returning(conversation.last_seq, conversation.current_agent_id)
+                    _TAKE_SEQ, {"cid": self.conversation_id, "ws": self.workspace_id, "now": now}
                 ).one_or_none()
                 if taken is None:
                     raise NotFound("conversation", self.conversation_id)
@@ -92,19 +99,20 @@ class SqlTurnJournal:
                     agent_id=taken.current_agent_id,
                 )
                 connection.execute(
-                    insert(t.ConversationEntry).values(
-                        id=stored.id,
-                        workspace_id=self.workspace_id,
-                        conversation_id=self.conversation_id,
-                        seq=stored.seq,
-                        turn_id=stored.turn_id,
-                        kind=stored.kind,
-                        key=stored.key,
-                        text=stored.text,
-                        data=stored.data,
-                        agent_id=stored.agent_id,
-                        created_at=now,
-                    )
+                    _INSERT_ENTRY,
+                    {
+                        "id": stored.id,
+                        "workspace_id": self.workspace_id,
+                        "conversation_id": self.conversation_id,
+                        "seq": stored.seq,
+                        "turn_id": stored.turn_id,
+                        "kind": stored.kind,
+                        "key": stored.key,
+                        "text": stored.text,
+                        "data": stored.data,
+                        "agent_id": stored.agent_id,
+                        "created_at": now,
+                    },
                 )
                 return stored, True
         except IntegrityError:

@@ -6,8 +6,9 @@ in one transaction, completed (with the state and status it led to) or failed (w
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 
 from deputy.domain import resources as r
 from deputy.domain.errors import Unavailable
@@ -69,6 +70,22 @@ class Ended:
     entries: tuple[r.TranscriptEntry, ...] = ()
 
 
+def _history_entry(row: Row[Any]) -> RecordedEntry:
+    """An earlier entry read as plain columns (no ORM objects: up to `HISTORY_LIMIT` rows are
+    read on every turn)."""
+    return RecordedEntry(
+        id=row.id,
+        seq=row.seq,
+        turn_id=row.turn_id,
+        kind=row.kind,
+        key=row.key,
+        text=row.text,
+        data=dict(row.data),
+        created_at=row.created_at,
+        agent_id=row.agent_id,
+    )
+
+
 def open_turn_ids(
     db: Database, workspace_id: str, conversation_id: str, through: int | None
 ) -> list[str]:
@@ -97,9 +114,11 @@ def start_turn(db: Database, workspace_id: str, turn_id: str) -> PreparedTurn | 
         raw = RAW_INBOUND.get(turn_id)
         if raw is not None:
             inbound = replace(inbound, text=raw)
-        earlier = session.scalars(
-            select(t.ConversationEntry)
+        columns = [c for c in t.ConversationEntry.__table__.c if c.name != "workspace_id"]
+        earlier = session.execute(
+            select(*columns)
             .where(
+                t.ConversationEntry.workspace_id == workspace_id,
                 t.ConversationEntry.conversation_id == conversation.id,
                 t.ConversationEntry.seq < inbound.seq,
                 t.ConversationEntry.kind.in_(HISTORY_KINDS),
@@ -126,7 +145,7 @@ def start_turn(db: Database, workspace_id: str, turn_id: str) -> PreparedTurn | 
             agent_model=agent_model,
             state=AgentState.model_validate(conversation.state),
             inbound=inbound,
-            history=tuple(recorded_entry(row) for row in reversed(earlier)),
+            history=tuple(_history_entry(row) for row in reversed(earlier)),
             recorded=tuple(recorded_entry(row) for row in turn_entries(session, turn.id)),
             memory=(),
         )
