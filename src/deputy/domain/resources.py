@@ -525,8 +525,7 @@ class ToolCallInfo(Resource):
 
 ConversationStatus = Literal["active", "queued", "human", "closed"]
 ConversationOutcome = Literal["resolved", "escalated", "abandoned"]
-# The same values as `deputy.runtime.journal.EntryKind` (the domain does not import the runtime).
-EntryKindName = Literal[
+EntryKind = Literal[
     "customer_message",
     "agent_message",
     "human_message",
@@ -540,6 +539,7 @@ EntryKindName = Literal[
     "outcome",
     "turn_failed",
 ]
+"""What a transcript entry records (`deputy.runtime.journal`)."""
 ChannelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,39}$")]
 MAX_CONTEXT_KEYS = 20
 MAX_CONTEXT_BYTES = 4096
@@ -632,7 +632,7 @@ class TranscriptEntry(Resource):
     id: str
     seq: int
     turn_id: str | None
-    kind: EntryKindName
+    kind: EntryKind
     text: str
     data: dict[str, Any]
     agent_id: str | None

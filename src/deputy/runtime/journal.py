@@ -11,22 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Protocol, get_args
 
-EntryKind = Literal[
-    "customer_message",
-    "agent_message",
-    "human_message",
-    "model_step",
-    "tool_call",
-    "guardrail",
-    "retrieval",
-    "procedure",
-    "handoff",
-    "agent_switch",
-    "outcome",
-    "turn_failed",
-]
+from deputy.domain.resources import EntryKind
+
 ENTRY_KINDS: tuple[EntryKind, ...] = get_args(EntryKind)
 MESSAGE_KINDS: frozenset[EntryKind] = frozenset(
     {"customer_message", "agent_message", "human_message"}

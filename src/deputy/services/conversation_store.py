@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
 from deputy.domain import resources as r
@@ -28,7 +28,8 @@ def entry_resource(row: t.ConversationEntry) -> r.TranscriptEntry:
     return r.TranscriptEntry.model_validate(row)
 
 
-def recorded_entry(row: t.ConversationEntry) -> RecordedEntry:
+def recorded_entry(row: t.ConversationEntry | Row[Any]) -> RecordedEntry:
+    """An entry as the runtime knows it, from an ORM row or a plain row of its columns."""
     return RecordedEntry(
         id=row.id,
         seq=row.seq,

@@ -6,9 +6,8 @@ in one transaction, completed (with the state and status it led to) or failed (w
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import select, update
 
 from deputy.domain import resources as r
 from deputy.domain.errors import Unavailable
@@ -70,22 +69,6 @@ class Ended:
     entries: tuple[r.TranscriptEntry, ...] = ()
 
 
-def _history_entry(row: Row[Any]) -> RecordedEntry:
-    """An earlier entry read as plain columns (no ORM objects: up to `HISTORY_LIMIT` rows are
-    read on every turn)."""
-    return RecordedEntry(
-        id=row.id,
-        seq=row.seq,
-        turn_id=row.turn_id,
-        kind=row.kind,
-        key=row.key,
-        text=row.text,
-        data=dict(row.data),
-        created_at=row.created_at,
-        agent_id=row.agent_id,
-    )
-
-
 def open_turn_ids(
     db: Database, workspace_id: str, conversation_id: str, through: int | None
 ) -> list[str]:
@@ -145,7 +128,7 @@ def start_turn(db: Database, workspace_id: str, turn_id: str) -> PreparedTurn | 
             agent_model=agent_model,
             state=AgentState.model_validate(conversation.state),
             inbound=inbound,
-            history=tuple(_history_entry(row) for row in reversed(earlier)),
+            history=tuple(recorded_entry(row) for row in reversed(earlier)),
             recorded=tuple(recorded_entry(row) for row in turn_entries(session, turn.id)),
             memory=(),
         )
