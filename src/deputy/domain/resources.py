@@ -602,6 +602,9 @@ class Conversation(Resource):
     agent_id: str
     agent_version: int
     current_agent_id: str
+    current_agent_version: int = Field(
+        description="The version of the agent answering now (another agent after a route)."
+    )
     customer_id: str | None
     channel: str
     status: ConversationStatus

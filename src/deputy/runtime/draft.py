@@ -40,12 +40,23 @@ class EndRequest:
 
 
 @dataclass(frozen=True)
+class TransferRequest:
+    """Pass the conversation to another deployed agent (one of the spec's `routes`): `agent`
+    is the route's target as the spec names it (an id or a name in the same workspace)."""
+
+    route_id: str
+    agent: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Draft:
     text: str
     citations: tuple[dict[str, Any], ...] = ()
     """The `citation`s of the passages the reply draws on."""
     handoff: HandoffRequest | None = None
     end: EndRequest | None = None
+    transfer: TransferRequest | None = None
     failed: bool = False
     """The turn did not achieve what it tried (a refused or failed tool call, a model that
     could not answer): consecutive failed turns escalate under the spec's rule."""

@@ -1,11 +1,12 @@
 """Guided mode: the spec's procedures executed as state machines.
 
 The customer's message either answers the step the running procedure waits on, or (with no
-procedure running) is routed to a procedure by one constrained question, or answered from the
-agent's knowledge when none applies. The engine then takes steps until it needs the customer
-again (`ask`, `confirm`) or the procedure ends (`end`, `handoff`). The model only answers
-constrained questions (route, extract slots, decide a check, translate); what the customer reads
-comes from the procedure's templates and retrieved passages.
+procedure running) is routed to a procedure (or along one of the spec's routes to another agent)
+by one constrained question, or answered from the agent's knowledge when none applies. The
+engine then takes steps until it needs the customer again (`ask`, `confirm`) or the procedure
+ends (`end`, `handoff`). The model only answers constrained questions (route, extract slots,
+decide a check, translate); what the customer reads comes from the procedure's templates and
+retrieved passages.
 
 Module map: `guided_run` (a turn's lifecycle), `guided_steps` (the step kinds), `guided_flow`
 (spec navigation), `guided_slots` (slot values), `guided_conditions` (checks decided without
@@ -16,13 +17,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from deputy.domain.spec import AgentRoute
 from deputy.llm.errors import ModelError
 from deputy.runtime.context import TurnContext
-from deputy.runtime.draft import Draft
+from deputy.runtime.draft import Draft, TransferRequest
 from deputy.runtime.guided_knowledge import knowledge_reply
 from deputy.runtime.guided_questions import choose_procedure, translate
 from deputy.runtime.guided_run import GAVE_UP, Go, GuidedRun
 from deputy.runtime.guided_steps import HANDLERS
+from deputy.runtime.reasoning_tools import transfer_reply
 from deputy.runtime.state import GuidedState
 
 ROUTE_KEY = "guided/route"
@@ -42,7 +45,7 @@ async def _reply(run: GuidedRun) -> Draft:
     if running is not None and ctx.spec.procedure(running) is None:
         ctx.state.guided = GuidedState()  # the spec no longer has it (a new version)
     if ctx.state.guided.procedure_id is None:
-        if not ctx.spec.procedures:
+        if not ctx.spec.procedures and not ctx.spec.routes:
             return await knowledge_reply(ctx)
         try:
             chosen = await choose_procedure(ctx, ROUTE_KEY)
@@ -50,6 +53,10 @@ async def _reply(run: GuidedRun) -> Draft:
             return await knowledge_reply(ctx, failed=True)
         if chosen is None:
             return await knowledge_reply(ctx)
+        if isinstance(chosen, AgentRoute):
+            transfer = TransferRequest(chosen.id, chosen.agent, chosen.when.strip()[:1000])
+            details = {"mode": "guided", "route": chosen.id}
+            return Draft(transfer_reply(ctx.spec, chosen.id), transfer=transfer, details=details)
         await run.start(chosen)
     return await _advance(run)
 

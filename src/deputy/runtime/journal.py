@@ -9,7 +9,7 @@ twice. The service implements the journal on the database (`deputy.services.conv
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, get_args
 
@@ -58,3 +58,19 @@ class TurnJournal(Protocol):
         """Persist `entry` (committed when this returns). A key this turn already recorded is
         not written again: the first entry is returned."""
         ...
+
+
+class NamespacedJournal:
+    """A `TurnJournal` whose keys live under `prefix` in another journal: a second agent that
+    answers the same turn (a route was taken) records its steps without colliding with the
+    first agent's, and a re-run of the turn finds each agent's own entries."""
+
+    def __init__(self, inner: TurnJournal, prefix: str) -> None:
+        self._inner = inner
+        self.prefix = prefix
+
+    def recorded(self, key: str) -> RecordedEntry | None:
+        return self._inner.recorded(self.prefix + key)
+
+    async def append(self, entry: Entry) -> RecordedEntry:
+        return await self._inner.append(replace(entry, key=self.prefix + entry.key))

@@ -3,8 +3,8 @@
 A turn retrieves knowledge once, assembles the context (`deputy.runtime.prompt`), then asks the
 model up to `MAX_MODEL_STEPS` times; tool calls run in order through the executor (every check,
 the ledger, the tool-output injection check) and their results go back to the model as
-untrusted data; text without tool calls is the reply. Runtime tools hand off or record a
-procedure's exit without reaching the executor.
+untrusted data; text without tool calls is the reply. Runtime tools hand off, record a
+procedure's exit or pass the conversation to another agent without reaching the executor.
 
 Irreversible calls are never the model's to make alone: the executor refuses one the customer
 has not confirmed, and the runtime (not the model) then puts the exact call to the customer. At
@@ -16,7 +16,7 @@ reuses what was recorded and repeats neither a model step nor a tool call."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from deputy.llm.errors import ModelError
@@ -34,6 +34,7 @@ from deputy.runtime.reasoning_tools import (
     calls_since_completion,
     complete_procedure,
     request_handoff,
+    request_transfer,
 )
 from deputy.runtime.state import ConfirmationRecord, PendingConfirmation
 from deputy.tools.builtins import EndConversationSignal, HandoffSignal
@@ -171,6 +172,12 @@ async def _run_call(
         answer = request_handoff(ctx.spec, call.name, call.arguments)
         if answer.draft is not None:
             return answer.draft
+        turn.messages.append(Message.tool_result(call.id, answer.text))
+        return None
+    if toolbox.transfer is not None and call.name == toolbox.transfer:
+        answer = request_transfer(ctx.spec, call.name, call.arguments)
+        if answer.draft is not None:
+            return replace(answer.draft, details={**answer.draft.details, **turn.details()})
         turn.messages.append(Message.tool_result(call.id, answer.text))
         return None
     if names.complete is not None and call.name == names.complete:

@@ -1,6 +1,7 @@
-"""The tools a reasoning turn offers the model: the spec's tools (run by the executor) and two
-runtime tools that never reach the executor: hand the conversation to a human, and record that
-a procedure reached one of its exits. Their names avoid the spec's tool names."""
+"""The tools a reasoning turn offers the model: the spec's tools (run by the executor) and the
+runtime tools that never reach the executor: hand the conversation to a human, record that a
+procedure reached one of its exits, and (when the spec has routes) pass the conversation to
+another agent. Their names avoid the spec's tool names."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from deputy.domain.spec import AgentSpec, BuiltinBinding
 from deputy.llm.types import ToolDefinition
 from deputy.runtime.context import TurnContext
-from deputy.runtime.draft import Draft, HandoffRequest
+from deputy.runtime.draft import Draft, HandoffRequest, TransferRequest
 from deputy.runtime.journal import Entry, RecordedEntry
 from deputy.runtime.prompt_history import estimate_tokens
 from deputy.runtime.prompt_system import ToolNames
@@ -24,6 +25,7 @@ log = logging.getLogger("deputy.runtime")
 
 HANDOFF_TOOL = "handoff_to_human"
 COMPLETE_TOOL = "complete_procedure"
+TRANSFER_TOOL = "transfer_to_agent"
 
 
 def free_name(base: str, taken: Collection[str]) -> str:
@@ -80,6 +82,26 @@ def complete_schema(spec: AgentSpec) -> dict[str, Any]:
     }
 
 
+def transfer_schema(spec: AgentSpec) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "route_id": {"type": "string", "enum": [route.id for route in spec.routes]},
+            "reason": {"type": "string", "minLength": 1, "maxLength": 1000},
+        },
+        "required": ["route_id", "reason"],
+        "additionalProperties": False,
+    }
+
+
+def transfer_description(spec: AgentSpec) -> str:
+    routes = "\n".join(f"- {route.id}: {route.when.strip()}" for route in spec.routes)
+    return (
+        "Pass the conversation to another agent that handles it (it answers the customer's "
+        f"latest message itself). Routes:\n{routes}"
+    )
+
+
 @dataclass(frozen=True)
 class Toolbox:
     """What one turn offers: the definitions, and which names are the runtime's own."""
@@ -88,6 +110,8 @@ class Toolbox:
     names: ToolNames
     runtime_handoff: bool
     """True when `names.handoff` is the runtime's tool (the spec has no `handoff` built-in)."""
+    transfer: str | None = None
+    """The name of the transfer tool (offered when the spec has routes)."""
 
     @property
     def tokens(self) -> int:
@@ -131,7 +155,13 @@ async def build_toolbox(ctx: TurnContext) -> Toolbox:
                 complete_schema(spec),
             )
         )
-    return Toolbox(tuple(definitions), ToolNames(handoff, complete), own_handoff is None)
+    transfer: str | None = None
+    if spec.routes:
+        transfer = free_name(TRANSFER_TOOL, taken | {handoff} | ({complete} if complete else set()))
+        definitions.append(
+            ToolDefinition(transfer, transfer_description(spec), transfer_schema(spec))
+        )
+    return Toolbox(tuple(definitions), ToolNames(handoff, complete), own_handoff is None, transfer)
 
 
 @dataclass(frozen=True)
@@ -167,6 +197,33 @@ def request_handoff(spec: AgentSpec, tool: str, arguments: Mapping[str, Any]) ->
     )
     draft = Draft(spec.escalation.message, handoff=handoff, details={"mode": "reasoning"})
     return RuntimeAnswer(_runtime_result(tool, "succeeded", "Handing off."), draft)
+
+
+def transfer_reply(spec: AgentSpec, route_id: str) -> str:
+    """What the customer reads when a route is taken."""
+    route = spec.route(route_id)
+    target = (route.description.strip() if route else "") or route_id
+    return f"I'm passing you to {target}."
+
+
+def request_transfer(spec: AgentSpec, tool: str, arguments: Mapping[str, Any]) -> RuntimeAnswer:
+    """The runtime transfer tool: a draft that passes the conversation along one of the spec's
+    routes, or an error the model can correct."""
+    route_id, reason = arguments.get("route_id"), arguments.get("reason")
+    route = spec.route(route_id) if isinstance(route_id, str) else None
+    if route is None:
+        known = ", ".join(r.id for r in spec.routes)
+        text = f"There is no route {route_id!r} (routes: {known})."
+        return RuntimeAnswer(_runtime_result(tool, "failed", text), ok=False)
+    if not isinstance(reason, str) or not reason.strip():
+        return RuntimeAnswer(_runtime_result(tool, "failed", "`reason` is required."), ok=False)
+    transfer = TransferRequest(route.id, route.agent, reason.strip()[:1000])
+    draft = Draft(
+        transfer_reply(spec, route.id),
+        transfer=transfer,
+        details={"mode": "reasoning", "route": route.id},
+    )
+    return RuntimeAnswer(_runtime_result(tool, "succeeded", "Transferring."), draft)
 
 
 async def complete_procedure(

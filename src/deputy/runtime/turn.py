@@ -19,7 +19,7 @@ from deputy.llm.language import detect_language
 from deputy.llm.types import Model, Usage
 from deputy.runtime.answers import wants_human
 from deputy.runtime.context import TurnContext, TurnInput
-from deputy.runtime.draft import Draft, EndRequest, HandoffRequest
+from deputy.runtime.draft import Draft, EndRequest, HandoffRequest, TransferRequest
 from deputy.runtime.escalation import matching_rule
 from deputy.runtime.journal import Entry, RecordedEntry, TurnJournal
 from deputy.runtime.ports import EventSink, NoKnowledge, NullSink, Retriever, ToolRunner
@@ -41,6 +41,8 @@ class TurnResult:
     end: EndRequest | None
     failed: bool
     usage: Usage
+    transfer: TransferRequest | None = None
+    """Another agent takes the conversation over (never together with a handoff)."""
 
 
 def _report(entry: RecordedEntry | None) -> GuardrailReport | None:
@@ -233,4 +235,5 @@ class AgentRuntime:
             end=draft.end if handoff is None else None,
             failed=failed,
             usage=ctx.usage,
+            transfer=draft.transfer if handoff is None and not report.blocked else None,
         )

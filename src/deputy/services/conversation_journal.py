@@ -33,7 +33,7 @@ _TAKE_SEQ = (
         _CONVERSATIONS.c.workspace_id == bindparam("ws"),
     )
     .values(last_seq=_CONVERSATIONS.c.last_seq + 1, updated_at=bindparam("now"))
-    .returning(_CONVERSATIONS.c.last_seq, _CONVERSATIONS.c.current_agent_id)
+    .returning(_CONVERSATIONS.c.last_seq)
 )
 _INSERT_ENTRY = insert(_ENTRIES)
 
@@ -45,6 +45,9 @@ def publish_entry(
 
 
 class SqlTurnJournal:
+    """The journal of one agent's work in a turn: its entries carry `agent_id`, the agent that
+    runs (the conversation's current agent, or the one a route passed the turn to)."""
+
     def __init__(
         self,
         db: Database,
@@ -53,6 +56,7 @@ class SqlTurnJournal:
         workspace_id: str,
         conversation_id: str,
         turn_id: str,
+        agent_id: str,
         recorded: Iterable[RecordedEntry] = (),
     ) -> None:
         self._db = db
@@ -60,6 +64,7 @@ class SqlTurnJournal:
         self.workspace_id = workspace_id
         self.conversation_id = conversation_id
         self.turn_id = turn_id
+        self.agent_id = agent_id
         self._recorded = {entry.key: entry for entry in recorded}
 
     def recorded(self, key: str) -> RecordedEntry | None:
@@ -96,7 +101,7 @@ class SqlTurnJournal:
                     text=entry.text,
                     data=plain_json(entry.data),
                     created_at=now,
-                    agent_id=taken.current_agent_id,
+                    agent_id=self.agent_id,
                 )
                 connection.execute(
                     _INSERT_ENTRY,

@@ -77,7 +77,7 @@ def _accept(
             seq = next_seq(session, conversation_id)  # locks the conversation first
             row = load_conversation(session, principal, conversation_id)
             not_closed(row)
-            spec = agent_spec(session, row.agent_id, row.agent_version)
+            spec = agent_spec(session, row.current_agent_id, row.current_agent_version)
             number = 1 + (
                 session.scalar(
                     select(func.max(t.Turn.number)).where(t.Turn.conversation_id == row.id)

@@ -126,7 +126,7 @@ def reply_as_human(
                 "only the member who claimed the conversation replies in it",
                 details={"assignee_member_id": row.assignee_member_id},
             )
-        spec = agent_spec(session, row.agent_id, row.agent_version)
+        spec = agent_spec(session, row.current_agent_id, row.current_agent_version)
         text = redact_for_storage(body.text, resolve_guardrails(spec))
         message = Entry("human_message", f"human/{new_id('ent')}", text, {"member_id": member_id})
         entry = entry_resource(add_entry(session, row, message, seq=seq))

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from deputy.domain import resources as r
 from deputy.domain.errors import Unavailable
@@ -35,7 +36,8 @@ OPEN_STATUSES = ("pending", "running")
 MAX_TURN_ATTEMPTS = 3
 """A turn that took its process down this many times is failed instead of run again."""
 HISTORY_LIMIT = 200
-HISTORY_KINDS = frozenset({*MESSAGE_KINDS, "tool_call", "procedure", "handoff"})
+AGENT_KINDS = frozenset({"tool_call", "procedure", "handoff"})
+"""Entries of an agent's own work, given back to that agent only."""
 
 RAW_INBOUND: dict[str, str] = {}
 """The customer's own words by turn id while the process that accepted them runs the turn, when
@@ -82,8 +84,76 @@ def open_turn_ids(
         return list(session.scalars(query.order_by(t.Turn.number)))
 
 
+def agent_history(
+    session: Session, conversation: t.Conversation, before_seq: int, agent_id: str
+) -> tuple[RecordedEntry, ...]:
+    """The earlier entries an agent is given: every message of the conversation, but tool
+    calls, procedure events and handoffs only of its own (another agent's work stays with it)."""
+    columns = [c for c in t.ConversationEntry.__table__.c if c.name != "workspace_id"]
+    entries = t.ConversationEntry
+    rows = session.execute(
+        select(*columns)
+        .where(
+            entries.workspace_id == conversation.workspace_id,
+            entries.conversation_id == conversation.id,
+            entries.seq < before_seq,
+            or_(
+                entries.kind.in_(MESSAGE_KINDS),
+                and_(entries.kind.in_(AGENT_KINDS), entries.agent_id == agent_id),
+            ),
+        )
+        .order_by(entries.seq.desc())
+        .limit(HISTORY_LIMIT)
+    ).all()
+    return tuple(recorded_entry(row) for row in reversed(rows))
+
+
+def agent_turn(
+    session: Session,
+    conversation: t.Conversation,
+    turn: t.Turn,
+    inbound: RecordedEntry,
+    *,
+    agent_id: str,
+    agent_version: int,
+    state: AgentState,
+) -> PreparedTurn:
+    """What `agent_id` at `agent_version` starts this turn from (memory is recalled apart)."""
+    return PreparedTurn(
+        turn_id=turn.id,
+        attempts=turn.attempts,
+        agent_version=agent_version,
+        ref=ConversationRef(
+            workspace_id=conversation.workspace_id,
+            agent_id=agent_id,
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            customer_id=conversation.customer_id,
+            agent_version=agent_version,
+        ),
+        spec=agent_spec(session, agent_id, agent_version),
+        agent_model=session.scalar(select(t.Agent.model).where(t.Agent.id == agent_id)),
+        state=state,
+        inbound=inbound,
+        history=agent_history(session, conversation, inbound.seq, agent_id),
+        recorded=tuple(recorded_entry(row) for row in turn_entries(session, turn.id)),
+        memory=(),
+    )
+
+
+def with_memory(db: Database, prepared: PreparedTurn) -> PreparedTurn:
+    """`prepared` with the facts its agent remembers about this customer and conversation."""
+    facts = SqlMemory(db, prepared.ref.workspace_id).recall(
+        agent_id=prepared.ref.agent_id,
+        conversation_id=prepared.ref.conversation_id,
+        customer_id=prepared.ref.customer_id,
+    )
+    return replace(prepared, memory=tuple(f.fact for f in facts))
+
+
 def start_turn(db: Database, workspace_id: str, turn_id: str) -> PreparedTurn | None:
-    """Mark the turn running and load what it starts from; None when it needs no run."""
+    """Mark the turn running and load what the conversation's current agent starts it from;
+    None when it needs no run."""
     with db.tenant_session(workspace_id) as session:
         turn = session.get(t.Turn, turn_id)
         if turn is None or turn.status not in OPEN_STATUSES or turn.inbound_entry_id is None:
@@ -97,53 +167,23 @@ def start_turn(db: Database, workspace_id: str, turn_id: str) -> PreparedTurn | 
         raw = RAW_INBOUND.get(turn_id)
         if raw is not None:
             inbound = replace(inbound, text=raw)
-        columns = [c for c in t.ConversationEntry.__table__.c if c.name != "workspace_id"]
-        earlier = session.execute(
-            select(*columns)
-            .where(
-                t.ConversationEntry.workspace_id == workspace_id,
-                t.ConversationEntry.conversation_id == conversation.id,
-                t.ConversationEntry.seq < inbound.seq,
-                t.ConversationEntry.kind.in_(HISTORY_KINDS),
-            )
-            .order_by(t.ConversationEntry.seq.desc())
-            .limit(HISTORY_LIMIT)
-        ).all()
-        agent_model = session.scalar(
-            select(t.Agent.model).where(t.Agent.id == conversation.agent_id)
-        )
-        prepared = PreparedTurn(
-            turn_id=turn.id,
-            attempts=turn.attempts,
-            agent_version=conversation.agent_version,
-            ref=ConversationRef(
-                workspace_id=workspace_id,
-                agent_id=conversation.agent_id,
-                conversation_id=conversation.id,
-                channel=conversation.channel,
-                customer_id=conversation.customer_id,
-                agent_version=conversation.agent_version,
-            ),
-            spec=agent_spec(session, conversation.agent_id, conversation.agent_version),
-            agent_model=agent_model,
+        prepared = agent_turn(
+            session,
+            conversation,
+            turn,
+            inbound,
+            agent_id=conversation.current_agent_id,
+            agent_version=conversation.current_agent_version,
             state=AgentState.model_validate(conversation.state),
-            inbound=inbound,
-            history=tuple(recorded_entry(row) for row in reversed(earlier)),
-            recorded=tuple(recorded_entry(row) for row in turn_entries(session, turn.id)),
-            memory=(),
         )
-    facts = SqlMemory(db, workspace_id).recall(
-        agent_id=prepared.ref.agent_id,
-        conversation_id=prepared.ref.conversation_id,
-        customer_id=prepared.ref.customer_id,
-    )
-    return replace(prepared, memory=tuple(f.fact for f in facts))
+    return with_memory(db, prepared)
 
 
 def complete_turn(
     db: Database, lease: ConversationLease, turn: PreparedTurn, result: TurnResult
 ) -> Ended:
-    """In one transaction: the new state, the status the turn led to, the turn completed."""
+    """In one transaction: the agent that answered (`turn`'s: another one when a route was
+    taken) and its new state, the status the turn led to, the turn completed."""
     with db.tenant_session(lease.workspace_id) as session:
         held = session.execute(
             update(t.Conversation)
@@ -162,6 +202,8 @@ def complete_turn(
             t.Conversation, lease.conversation_id, populate_existing=True
         )
         before = conversation.status
+        conversation.current_agent_id = turn.ref.agent_id
+        conversation.current_agent_version = turn.agent_version
         conversation.state = result.state.model_dump(mode="json")
         conversation.language = result.state.language or conversation.language
         entries: list[r.TranscriptEntry] = []

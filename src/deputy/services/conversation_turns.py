@@ -26,21 +26,24 @@ from sqlalchemy import or_, select
 from deputy.domain import resources as r
 from deputy.domain.errors import Unavailable
 from deputy.runtime.context import TurnInput
-from deputy.runtime.journal import RecordedEntry
+from deputy.runtime.journal import RecordedEntry, TurnJournal
 from deputy.runtime.ports import EventSink
+from deputy.runtime.turn import TurnResult
 from deputy.services.conversation_events import ConversationEvents
-from deputy.services.conversation_journal import SqlTurnJournal, publish_entry
+from deputy.services.conversation_journal import publish_entry
 from deputy.services.conversation_lease import (
     ConversationBusy,
     ConversationLease,
     hold_conversation,
 )
+from deputy.services.conversation_routes import RouteFollower
 from deputy.services.conversation_runtime import conversation_runtime
 from deputy.services.conversation_turn_records import (
     MAX_TURN_ATTEMPTS,
     OPEN_STATUSES,
     Ended,
     LeaseLost,
+    PreparedTurn,
     complete_turn,
     fail_turn,
     open_turn_ids,
@@ -117,44 +120,44 @@ def _publish_end(
 async def run_turn(
     platform: Platform, lease: ConversationLease, turn_id: str, sink: EventSink | None
 ) -> TurnRun:
-    """Run one open turn (the caller holds the lease). A failure is recorded and returned."""
+    """Run one open turn (the caller holds the lease), following the routes its agents take to
+    other agents (`deputy.services.conversation_routes`). A failure is recorded and returned."""
     db, events = platform.db, platform.events
     prepared = await db.run(start_turn, db, lease.workspace_id, turn_id)
     if prepared is None:
         return TurnRun(turn_id, ran=False)
-    journal = SqlTurnJournal(
-        db,
-        events,
-        workspace_id=lease.workspace_id,
-        conversation_id=lease.conversation_id,
-        turn_id=turn_id,
-        recorded=prepared.recorded,
-    )
-    try:
-        if prepared.attempts > MAX_TURN_ATTEMPTS:
-            raise Unavailable(f"the turn was abandoned after {MAX_TURN_ATTEMPTS} attempts")
+    live = _LiveSink(events, lease.conversation_id, sink)
+    routes = RouteFollower(db, events, prepared, live)
+
+    async def run_agent(running: PreparedTurn, journal: TurnJournal) -> TurnResult:
         async with conversation_runtime(
             platform,
             workspace_id=lease.workspace_id,
-            agent_id=prepared.ref.agent_id,
-            agent_version=prepared.agent_version,
-            agent_model=prepared.agent_model,
-            spec=prepared.spec,
+            agent_id=running.ref.agent_id,
+            agent_version=running.agent_version,
+            agent_model=running.agent_model,
+            spec=running.spec,
         ) as runtime:
-            result = await runtime.run_turn(
+            return await runtime.run_turn(
                 TurnInput(
-                    conversation=prepared.ref,
-                    spec=prepared.spec,
-                    state=prepared.state,
-                    inbound=prepared.inbound,
+                    conversation=running.ref,
+                    spec=running.spec,
+                    state=running.state,
+                    inbound=running.inbound,
                     turn_id=turn_id,
-                    history=prepared.history,
-                    memory=prepared.memory,
+                    history=running.history,
+                    memory=running.memory,
                 ),
                 journal,
-                _LiveSink(events, lease.conversation_id, sink),
+                live,
             )
-        ended = await db.run(complete_turn, db, lease, prepared, result)
+
+    try:
+        if prepared.attempts > MAX_TURN_ATTEMPTS:
+            raise Unavailable(f"the turn was abandoned after {MAX_TURN_ATTEMPTS} attempts")
+        result = await run_agent(prepared, routes.journal(prepared, 0))
+        answered, result = await routes.follow(result, run_agent)
+        ended = await db.run(complete_turn, db, lease, answered, result)
     except LeaseLost as lost:
         return TurnRun(turn_id, ran=True, error=lost)
     except Exception as exc:  # the turn failed: record it, keep the state it started from

@@ -116,6 +116,7 @@ def create_conversation(
             agent_id=body.agent_id,
             agent_version=version,
             current_agent_id=body.agent_id,
+            current_agent_version=version,
             customer_id=customer_id,
             channel=body.channel,
             status="active",
@@ -220,7 +221,7 @@ def close_conversation(
         if body.outcome is not None:
             outcome, evidence = body.outcome, {"rule": "given when closing"}
         else:
-            spec = agent_spec(session, row.agent_id, row.agent_version)
+            spec = agent_spec(session, row.current_agent_id, row.current_agent_version)
             state = AgentState.model_validate(row.state)
             outcome, evidence = conversation_outcome(spec, state, escalated=row.handoff is not None)
         evidence = {**evidence, "reason": body.reason, "closed_by": principal.key_id}

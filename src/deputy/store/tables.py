@@ -349,9 +349,11 @@ class Customer(TenantOwned, Base):
 
 
 class Conversation(TenantOwned, Base):
-    """A conversation with one agent version. `state` is the runtime's `AgentState` between
-    turns (written only with a completed turn); `last_seq` is the transcript's last entry;
-    `lease_owner`/`lease_until` let one process at a time run its turns."""
+    """A conversation started with one agent version (`agent_id`, `agent_version`) and answered
+    by `current_agent_id` at `current_agent_version` (another agent after a route was taken).
+    `state` is the running agent's `AgentState` between turns (written only with a completed
+    turn); `last_seq` is the transcript's last entry; `lease_owner`/`lease_until` let one
+    process at a time run its turns."""
 
     __tablename__ = "conversations"
     __table_args__ = (
@@ -362,6 +364,7 @@ class Conversation(TenantOwned, Base):
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"))
     agent_version: Mapped[int] = mapped_column(Integer)
     current_agent_id: Mapped[str] = mapped_column(String(40))
+    current_agent_version: Mapped[int] = mapped_column(Integer)
     customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
     channel: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20))  # active | queued | human | closed

@@ -10,7 +10,7 @@ from deputy.domain.spec.base import (
 from deputy.domain.spec.diff import SpecChange, SpecDiff, diff_specs, render_diff_text
 from deputy.domain.spec.io import dump_json, dump_yaml, load_spec, spec_from_data
 from deputy.domain.spec.lint import LintFinding, lint_errors, lint_spec
-from deputy.domain.spec.model import SPEC_FORMAT, AgentSpec, Persona, RuntimeMode
+from deputy.domain.spec.model import SPEC_FORMAT, AgentRoute, AgentSpec, Persona, RuntimeMode
 from deputy.domain.spec.operations import (
     Autonomy,
     Billing,
@@ -53,6 +53,7 @@ from deputy.domain.spec.tools import (
 __all__ = [
     "ID_PATTERN",
     "SPEC_FORMAT",
+    "AgentRoute",
     "AgentSpec",
     "ArgumentLimit",
     "Autonomy",

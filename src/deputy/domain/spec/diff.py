@@ -14,7 +14,8 @@ tier; a limit removed or loosened (a higher maximum, a lower minimum, more allow
 more calls per conversation or more retries; a non-read tool bound to another operation; a policy
 removed, applying to fewer procedures, or forbidding fewer tools; a confirm step removed; a
 weaker guardrail preset or a guardrail check turned off; a forbidden topic dropped; the runtime
-mode changing from guided to reasoning; autonomy set to `auto_with_rollback`."""
+mode changing from guided to reasoning; autonomy set to `auto_with_rollback`; a route to another
+agent added or retargeted (that agent, with its own tools and data, gets the conversation)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ DiffArea = Literal[
     "policy",
     "tool",
     "tool_permission",
+    "route",
     "knowledge",
     "guardrails",
     "channels",
@@ -101,6 +103,8 @@ def area_of(path: str) -> DiffArea:
         return _PROCEDURE_PARTS.get(inner, "procedure")
     if top == "policies":
         return "policy"
+    if top == "routes":
+        return "route"
     if top == "tools":
         return "tool_permission" if inner in _PERMISSION_FIELDS else "tool"
     assert top in _TOP_AREAS, path
@@ -275,6 +279,12 @@ def _widening(
             return f"the step now calls `{after}` ({_effect(new, after)})"
         if last == "kind" and before == "confirm":
             return f"step `{keys[-1]}` no longer asks for confirmation"
+        return None
+    if top == "routes":
+        if len(names) == 1 and kind == "added":
+            return f"passes conversations to the agent {show(after['agent'])} (route `{keys[0]}`)"
+        if last == "agent" and kind != "removed":
+            return f"route `{keys[0]}` now passes conversations to the agent {show(after)}"
         return None
     if top == "guardrails":
         if last == "preset" and _PRESET_RANK[after] < _PRESET_RANK[before]:

@@ -22,6 +22,7 @@ _NOUNS = {
     "sources": "knowledge source",
     "rules": "escalation rule",
     "limits": "limit",
+    "routes": "route",
 }
 _GOES_TO = frozenset({"next", "then", "otherwise", "on_decline"})
 
@@ -66,6 +67,8 @@ def _details(noun: str, value: Any) -> str:
         return f" ({value.get('title')})"
     if noun == "policy":
         return f": {show(value.get('text'), 60)}"
+    if noun == "route":
+        return f" (to {show(value.get('agent'))})"
     return ""
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from deputy.domain.spec.base import SpecModel, repeated
+from deputy.domain.spec.base import Identifier, Provenance, SpecModel, repeated
 from deputy.domain.spec.operations import (
     Autonomy,
     Channels,
@@ -33,6 +33,23 @@ class Persona(SpecModel):
     )
 
 
+class AgentRoute(SpecModel):
+    """Another deployed agent of the same workspace this agent may pass the conversation to.
+    The other agent answers with its own spec, tools and data; the transcript stays one."""
+
+    id: Identifier
+    agent: str = Field(
+        min_length=1,
+        max_length=120,
+        description="The target agent: its id (`agt_...`) or its name in the same workspace.",
+    )
+    when: str = Field(min_length=1, max_length=2000, description="When to pass the conversation.")
+    description: str = Field(
+        default="", max_length=500, description="How the customer is told who takes over."
+    )
+    provenance: Provenance | None = None
+
+
 class AgentSpec(SpecModel):
     format: Literal["deputy.agentspec/v1"] = SPEC_FORMAT
     name: str = Field(min_length=1, max_length=120)
@@ -48,6 +65,9 @@ class AgentSpec(SpecModel):
     procedures: tuple[Procedure, ...] = ()
     policies: tuple[Policy, ...] = ()
     tools: tuple[Tool, ...] = ()
+    routes: tuple[AgentRoute, ...] = Field(
+        default=(), description="Other agents of the workspace this agent may hand over to."
+    )
     knowledge: Knowledge = Knowledge()
     guardrails: Guardrails = Guardrails()
     channels: Channels = Channels()
@@ -62,6 +82,7 @@ class AgentSpec(SpecModel):
             ("procedure", [p.id for p in self.procedures]),
             ("policy", [p.id for p in self.policies]),
             ("tool", [t.name for t in self.tools]),
+            ("route", [r.id for r in self.routes]),
             ("language", list(self.languages)),
         ):
             dupes = repeated(ids)
@@ -80,3 +101,6 @@ class AgentSpec(SpecModel):
 
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)
+
+    def route(self, route_id: str) -> AgentRoute | None:
+        return next((r for r in self.routes if r.id == route_id), None)
