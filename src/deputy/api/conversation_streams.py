@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Final
-
-from starlette.concurrency import run_in_threadpool
 
 from deputy.domain import resources as r
 from deputy.domain.errors import DeputyError
@@ -164,19 +163,17 @@ async def follow_conversation(
     async with platform.events.subscribe(conversation_id) as live:
         sent = page_after = after
         while page_after is not None:
-            page = await run_in_threadpool(
-                svc.list_entries,
+            page = await platform.db.run(
+                partial(svc.list_entries, after=page_after, limit=BACKLOG_PAGE),
                 platform,
                 principal,
                 conversation_id,
-                after=page_after,
-                limit=BACKLOG_PAGE,
             )
             for entry in page.entries:
                 yield entry_event(entry)
                 sent = entry.seq
             page_after = page.next_after
-        conversation = await run_in_threadpool(
+        conversation = await platform.db.run(
             svc.get_conversation, platform, principal, conversation_id
         )
         if conversation.status == "closed":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -103,13 +104,27 @@ class Database:
         self._sqlite_thread = (
             ThreadPoolExecutor(1, thread_name_prefix="deputy-sqlite") if self.is_sqlite else None
         )
+        self._in_flight = 0
+        self._idle = threading.Condition()
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """Blocking database work from async code, off the event loop: on SQLite in this
-        database's own thread (one writer at a time), on PostgreSQL in the worker pool."""
+        database's own thread (one writer at a time), on PostgreSQL in the worker pool. Work
+        whose caller was cancelled still finishes in its thread; `dispose` waits for it."""
+
+        def tracked() -> T:
+            try:
+                return work(*args)
+            finally:
+                with self._idle:
+                    self._in_flight -= 1
+                    self._idle.notify_all()
+
+        with self._idle:
+            self._in_flight += 1
         if self._sqlite_thread is None:
-            return await anyio.to_thread.run_sync(work, *args)
-        return await asyncio.wrap_future(self._sqlite_thread.submit(work, *args))
+            return await anyio.to_thread.run_sync(tracked)
+        return await asyncio.wrap_future(self._sqlite_thread.submit(tracked))
 
     @property
     def is_sqlite(self) -> bool:
@@ -131,7 +146,11 @@ class Database:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    def dispose(self) -> None:
+    def dispose(self, wait_seconds: float = 10.0) -> None:
+        """Close every connection. Work still running in a thread (see `run`) is waited for
+        first: a connection it returned to a disposed pool would never be closed."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=wait_seconds)
         if self._sqlite_thread is not None:
             self._sqlite_thread.shutdown(wait=True)
         self.engine.dispose()

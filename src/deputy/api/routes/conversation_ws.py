@@ -24,7 +24,6 @@ from urllib.parse import parse_qsl, urlencode
 import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from deputy.api.conversation_streams import follow_conversation
 from deputy.domain import resources as r
@@ -97,9 +96,9 @@ async def _open(platform: Platform, token: str | None, conversation_id: str) -> 
     """Authenticate and find the conversation; a DeputyError says which close code to use."""
     if token is None:
         raise Unauthenticated("an API key is required")
-    principal = await run_in_threadpool(authenticate, platform, token)
+    principal = await platform.db.run(authenticate, platform, token)
     note_workspace(principal.workspace_id)
-    await run_in_threadpool(svc.get_conversation, platform, principal, conversation_id)
+    await platform.db.run(svc.get_conversation, platform, principal, conversation_id)
     return principal
 
 

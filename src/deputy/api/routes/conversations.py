@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from deputy.api import conversation_streams as streams
 from deputy.api.deps import CursorQuery, LimitQuery, PlatformDep, PrincipalDep
@@ -135,7 +134,7 @@ async def follow_events(
 ) -> StreamingResponse:
     """The stored entries after `after`, then live events, until the conversation closes; a
     comment every 15 s keeps idle connections open."""
-    await run_in_threadpool(svc.get_conversation, platform, principal, conversation_id)
+    await platform.db.run(svc.get_conversation, platform, principal, conversation_id)
     events = streams.follow_conversation(
         platform, principal, conversation_id, after=max(after, last_event_id or 0)
     )
