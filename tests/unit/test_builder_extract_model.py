@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from deputy.builder.asker import Asker
+from deputy.builder.extract_plan import keeps_title
 from deputy.builder.outline import outline_document
 from deputy.llm.errors import ModelOutputInvalid
 from deputy.llm.types import ModelCapabilities, ModelRequest, ModelResponse
@@ -114,3 +117,15 @@ def test_a_failing_model_leaves_the_rules_answers() -> None:
     assert with_model.procedures == without.procedures
     assert with_model.policies == without.policies
     assert asker.stats.failures == asker.stats.calls > 0
+
+
+@pytest.mark.parametrize(
+    ("phrased", "kept"),
+    [
+        ("The customer wants to exchange items of a delivered order.", True),
+        ("The customer wants to place a new order.", False),
+        ("The customer wants help.", False),
+    ],
+)
+def test_a_model_trigger_must_name_what_the_title_names(phrased: str, kept: bool) -> None:
+    assert keeps_title(phrased, "Exchange delivered order") is kept

@@ -33,6 +33,7 @@ from deputy.builder.outline import item_kind
 from deputy.builder.rules import unique_id
 from deputy.builder.sources import Anchor, OutlineItem, OutlineSection
 from deputy.builder.tool_match import ACTION_VERBS, WRITES, ToolMatcher, terms
+from deputy.knowledge.text import tokenize
 
 _LEAD_IN = re.compile(r"\b(?:help|assist|handle|support|can|able|allowed|may)\b.*:\s*$", re.I)
 _DETAILS_SCHEMA: dict[str, Any] = {
@@ -133,7 +134,7 @@ class Planner:
             f"should follow the procedure '{title}'.",
             f"Goal of the agent: {self.goal}\n\n{context}",
         )
-        return phrased if phrased else rule_when(title, parent)
+        return phrased if phrased and keeps_title(phrased, title) else rule_when(title, parent)
 
     async def details(self, section: OutlineSection) -> tuple[str | None, list[SlotPhrase]]:
         """A capable model's reading of a section, chunk by chunk of items."""
@@ -375,3 +376,15 @@ class Planner:
         if transfer is not None:
             planned.append(transfer)
         return planned
+
+
+def keeps_title(phrased: str, title: str) -> bool:
+    """A model's trigger is kept only when it names what the title names: at least half of the
+    title's words, the first (usually the verb: "Exchange", "Cancel") among them. Small models
+    otherwise drift ("exchange an order" became "place a new order")."""
+    words = [w for w in tokenize(title) if len(w) > 2]
+    said = set(tokenize(phrased))
+    if not words:
+        return True
+    found = [w for w in words if w in said or w.rstrip("s") in said or f"{w}s" in said]
+    return words[0] in found and len(found) * 2 >= len(words)
