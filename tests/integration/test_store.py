@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -88,3 +91,28 @@ def test_tenant_session_refuses_to_write_another_workspace_row(db: Database) -> 
         session.add(t.Agent(id="agt_evil", workspace_id="ws_B", name="evil", latest_version=0))
     with db.session() as session:
         assert session.get(t.Agent, "agt_evil") is None
+
+
+def test_work_cancelled_before_it_starts_is_no_longer_in_flight(db: Database) -> None:
+    """On SQLite work waits for the database's one thread; a caller cancelled while its work
+    still waits drops it, and `dispose` must not wait for work that will never run."""
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow() -> None:
+        started.set()
+        release.wait(10)
+
+    async def scenario() -> None:
+        first = asyncio.create_task(db.run(slow))
+        await asyncio.to_thread(started.wait, 10)
+        queued = asyncio.create_task(db.run(lambda: None))
+        await asyncio.sleep(0)  # the second call is submitted and waits
+        queued.cancel()
+        release.set()
+        await first
+        with contextlib.suppress(asyncio.CancelledError):
+            await queued
+
+    asyncio.run(scenario())
+    assert db.in_flight == 0

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from typing import Any
 
 from tests.integration.conftest import Api
 
 SPEC = {"name": "Support", "goal": "Answer order questions."}
-BODIES = {
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/agents/{agent_id}/versions"): {"spec": {**SPEC, "goal": "Hijacked"}},
     ("PATCH", "/v1/members/{member_id}"): {"role": "viewer"},
     ("PATCH", "/v1/workspace"): {"name": "renamed by B"},
@@ -28,7 +30,19 @@ BODIES = {
     ("POST", "/v1/conversations/{conversation_id}/messages"): {"text": "hijacked by B"},
     ("POST", "/v1/conversations/{conversation_id}/close"): {"outcome": "abandoned"},
     ("POST", "/v1/conversations/{conversation_id}/human-replies"): {"text": "by B"},
+    ("POST", "/v1/builds"): {"goal": "by B", "material_ids": ["{material_id}"], "model": "none"},
+    ("POST", "/v1/builds/{build_id}/changes"): {"text": "hijacked by B"},
+    ("POST", "/v1/builds/{build_id}/agent"): {"name": "b-agent"},
 }
+
+
+def fill(value: Any, ids: dict[str, str]) -> Any:
+    """A body value with the ids of workspace A put in (in strings, and in lists of them)."""
+    if isinstance(value, str):
+        return value.format(**ids)
+    if isinstance(value, list):
+        return [fill(item, ids) for item in value]
+    return value
 
 
 def routes(api: Api) -> list[tuple[str, str]]:
@@ -54,6 +68,7 @@ def snapshot(api: Api, key: str) -> str:
         "/v1/tool-sources",
         "/v1/conversations",
         "/v1/queue",
+        "/v1/builds",
     ):
         parts.append(
             re.sub(
@@ -106,7 +121,20 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
     conversation = api.client.post(
         "/v1/conversations", json={"agent_id": agent["id"]}, headers=a
     ).json()
+    build = api.client.post(
+        "/v1/builds",
+        json={"goal": "Secret A goal", "material_ids": [material["id"]], "model": "none"},
+        headers=a,
+    ).json()
+    deadline = time.monotonic() + 120
+    while api.client.get(f"/v1/builds/{build['id']}", headers=a).json()["status"] in (
+        "queued",
+        "running",
+    ):
+        assert time.monotonic() < deadline, "A's build did not finish"
+        time.sleep(0.05)
     ids = {
+        "build_id": build["id"],
         "conversation_id": conversation["id"],
         "source_id": tool_source["id"],
         "name": "a-vllm",
@@ -125,7 +153,7 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
         url = path.format(**ids)
         body = BODIES.get((method, path))
         if body is not None:
-            body = {k: v.format(**ids) if isinstance(v, str) else v for k, v in body.items()}
+            body = {k: fill(v, ids) for k, v in body.items()}
         response = api.client.request(method, url, json=body, headers=api.headers(b_key))
         covered += 1
         text = response.text
@@ -148,6 +176,8 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
             "tok-a-secret",
             "10.0.0.6",
             conversation["id"],
+            build["id"],
+            "Secret A goal",
         )
         sent = url + json.dumps(body)  # echoing what the caller sent reveals nothing
         for secret_value in (value for value in private if value not in sent):

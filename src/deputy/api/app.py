@@ -20,6 +20,7 @@ from deputy.api.middleware import (
 )
 from deputy.api.routes import (
     agents,
+    builds,
     conversation_ws,
     conversations,
     health,
@@ -32,6 +33,7 @@ from deputy.api.routes import (
 )
 from deputy.observability.metrics import HttpMetrics
 from deputy.observability.tracing import configure_tracing
+from deputy.services.build_runs import keep_resuming_builds, stop_builds
 from deputy.services.conversation_turns import keep_resuming
 from deputy.services.platform import Platform
 
@@ -55,14 +57,18 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if jobs is not None:
             jobs.start()
-        # Turns a dead process left unfinished are run again, without delaying startup.
+        # Turns and builds a dead process left unfinished are run again, without delaying
+        # startup.
         resuming = asyncio.create_task(keep_resuming(platform))
+        resuming_builds = asyncio.create_task(keep_resuming_builds(platform))
         try:
             yield
         finally:
-            resuming.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await resuming
+            for task in (resuming, resuming_builds):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await stop_builds()
             if jobs is not None:
                 jobs.stop()
             await platform.models.aclose()
@@ -86,6 +92,7 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
         models.router,
         tools.router,
         conversations.router,
+        builds.router,
     ):
         app.include_router(router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(conversation_ws.router, prefix="/v1")

@@ -37,8 +37,16 @@ class AskerStats:
 class Asker:
     """Questions to `model` (None: no model; every question returns None)."""
 
-    def __init__(self, model: Model | None, *, max_context_chars: int = 6000) -> None:
+    def __init__(
+        self,
+        model: Model | None,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        max_context_chars: int = 6000,
+    ) -> None:
         self.model = StructuredModel(model, StructuredPolicy(max_attempts=2)) if model else None
+        self.metadata = dict(metadata or {})
+        """Sent with every request (`workspace_id`, ...): what usage metering attributes it to."""
         self.max_context_chars = max_context_chars
         self.stats = AskerStats()
 
@@ -72,6 +80,7 @@ class Asker:
             response_schema=schema,
             schema_name=name,
             temperature=0.0,
+            metadata=self.metadata,
         )
         self.stats.calls += 1
         try:

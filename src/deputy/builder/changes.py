@@ -15,7 +15,7 @@ the spec as it was and says why in `questions`."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -153,9 +153,10 @@ async def apply_change(
     *,
     model: Model | None,
     tools: Sequence[ToolDescription] = (),
+    metadata: Mapping[str, str] | None = None,
 ) -> ChangeResult:
     request = request.strip()
-    asker = Asker(model)
+    asker = Asker(model, metadata=metadata)
     edits: list[Edit] = []
     questions: list[OpenQuestion] = []
     if asker.capable:

@@ -7,11 +7,14 @@ result.spec, result.scenarios, result.report
 
 from __future__ import annotations
 
+import functools
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import anyio
 
 from deputy.builder.asker import Asker
 from deputy.builder.assemble import agent_name, assemble, suggest, unique_id
@@ -134,18 +137,25 @@ class _Gathered:
         return [p for read in self.reads for p in read.problems]
 
 
-def _read_all(
+async def _read_all(
     build_input: BuildInput, progress: Progress, transcriber: Transcriber | None
 ) -> _Gathered:
+    """Each material read in a worker thread (parsing PDF and DOCX is CPU work, and the event
+    loop may be serving an API); progress is told on the caller's thread."""
     gathered = _Gathered()
     total = len(build_input.materials)
     progress("read", 0, total)
     for done, material in enumerate(build_input.materials, start=1):
-        gathered.reads.append(
-            read_material(
-                material.ref, material.data, transcriber=transcriber, max_bytes=MAX_FILE_BYTES
+        read = await anyio.to_thread.run_sync(
+            functools.partial(
+                read_material,
+                material.ref,
+                material.data,
+                transcriber=transcriber,
+                max_bytes=MAX_FILE_BYTES,
             )
         )
+        gathered.reads.append(read)
         progress("read", done, total)
     return gathered
 
@@ -284,15 +294,17 @@ async def build(
     model: Model | None,
     progress: Progress | None = None,
     transcriber: Transcriber | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> BuildResult:
     """Read every material (a bad file becomes a problem in the report), outline the documents,
     extract procedures, policies and escalation rules, add the client's constraints, mine the
     transcripts for intents, edge cases and flows the documents lack, assemble and lint the
-    spec, write the scenario suite, and check that every rule's provenance is real."""
+    spec, write the scenario suite, and check that every rule's provenance is real.
+    `metadata` goes with every model request (`workspace_id`: whom its usage is metered to)."""
     started = time.monotonic()
     report_progress = progress or _no_progress
-    asker = Asker(model)
-    gathered = _read_all(build_input, report_progress, transcriber)
+    asker = Asker(model, metadata=metadata)
+    gathered = await _read_all(build_input, report_progress, transcriber)
     sections = [o for d in gathered.documents for o in outline_document(d)]
     sections.extend(gathered.outlines)
     context = "\n".join(

@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from deputy import __version__
 from deputy.cli import auth, server
 from deputy.cli.agents import agents_app
+from deputy.cli.build import build, builds_app
 from deputy.cli.conversations import chat, conversations_app
 from deputy.cli.keys import keys_app
 from deputy.cli.knowledge import knowledge_app
@@ -88,6 +89,7 @@ app.command("login")(auth.login)
 app.command("logout")(auth.logout)
 app.command("whoami")(auth.whoami)
 app.command("chat")(chat)
+app.command("build")(build)
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(members_app, name="members")
@@ -99,6 +101,7 @@ app.add_typer(knowledge_app, name="knowledge")
 app.add_typer(models_app, name="models")
 app.add_typer(tools_app, name="tools")
 app.add_typer(conversations_app, name="conversations")
+app.add_typer(builds_app, name="builds")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ IdKind = Literal[
     "cnv",
     "ent",
     "turn",
+    "bld",
+    "bch",
 ]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -12,6 +12,8 @@ requests are retried safely on connection failures and 503s; a model's failure r
 `client.models.run` is not retried (it would spend the tokens again).
 """
 
+from deputy.builder.report import BuildReport
+from deputy.domain.builds import Build, BuildChange, BuildProgress
 from deputy.domain.resources import (
     Agent,
     AgentVersion,
@@ -77,6 +79,10 @@ __all__ = [
     "ApiKeyInfo",
     "AsyncDeputyClient",
     "AuthenticationError",
+    "Build",
+    "BuildChange",
+    "BuildProgress",
+    "BuildReport",
     "ConflictError",
     "Conversation",
     "ConversationEvent",

@@ -22,6 +22,7 @@ from deputy.domain.tenancy import KeyKind, Role, Scope
 from deputy.sdk import _calls as calls
 from deputy.sdk._calls import UNSET, Unset
 from deputy.sdk._http import AsyncHTTP
+from deputy.sdk.builds import AsyncBuildsAPI
 from deputy.sdk.client import DEFAULT_TIMEOUT, KNOWLEDGE_TIMEOUT, MODEL_TIMEOUT
 from deputy.sdk.conversations import AsyncConversationsAPI, AsyncQueueAPI
 from deputy.sdk.credentials import resolve_credentials
@@ -424,6 +425,7 @@ class AsyncDeputyClient:
         self.knowledge = AsyncKnowledgeAPI(self._http)
         self.conversations = AsyncConversationsAPI(self._http)
         self.queue = AsyncQueueAPI(self._http)
+        self.builds = AsyncBuildsAPI(self._http)
 
     @classmethod
     def from_env(cls, **options: Any) -> AsyncDeputyClient:

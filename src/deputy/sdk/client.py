@@ -24,6 +24,7 @@ from deputy.domain.tenancy import KeyKind, Role, Scope
 from deputy.sdk import _calls as calls
 from deputy.sdk._calls import UNSET, Unset
 from deputy.sdk._http import SyncHTTP
+from deputy.sdk.builds import BuildsAPI
 from deputy.sdk.conversations import ConversationsAPI, QueueAPI
 from deputy.sdk.credentials import resolve_credentials
 from deputy.sdk.errors import DeputyConnectionError
@@ -451,6 +452,7 @@ class DeputyClient:
         self.knowledge = KnowledgeAPI(self._http)
         self.conversations = ConversationsAPI(self._http)
         self.queue = QueueAPI(self._http)
+        self.builds = BuildsAPI(self._http)
 
     @classmethod
     def from_env(cls, **options: Any) -> DeputyClient:

@@ -43,6 +43,7 @@ __all__ = [
     "delete_source",
     "get_source",
     "list_sources",
+    "operation_definitions",
     "source_operations",
     "spec_tools",
     "update_source",
@@ -219,27 +220,36 @@ def delete_source(platform: Platform, principal: Principal, source_id: str) -> N
         session.delete(_row(session, source_id))
 
 
-async def _definitions(
-    platform: Platform, principal: Principal, source_id: str
-) -> tuple[t.ToolSource, list[ToolDefinition], list[r.SkippedToolOperation]]:
-    with tenant(platform, principal, "agents:read") as session:
-        row = _row(session, source_id)
+async def operation_definitions(
+    platform: Platform, row: t.ToolSource
+) -> tuple[list[ToolDefinition], list[r.SkippedToolOperation]]:
+    """The operations a source (a row the caller has read) offers as tool definitions, and
+    the OpenAPI operations that cannot be tools; an MCP server is asked."""
     if row.kind == "http":
-        return row, [], []  # webhooks are declared in the spec, one binding each
+        return [], []  # webhooks are declared in the spec, one binding each
     if row.kind == "openapi":
         document = openapi_document(row.config["document"])
         skipped = [
             r.SkippedToolOperation(method=s.method, path=s.path, reason=s.reason)
             for s in document.skipped
         ]
-        return row, document.tools(), skipped
+        return document.tools(), skipped
     client = source_client(platform, row)
     try:
-        return row, await client.list_tools(), []
+        return await client.list_tools(), []
     except ToolTransportError as exc:
         raise Unavailable(f"the MCP server of {row.name!r} cannot list its tools: {exc}") from None
     finally:
         await client.aclose()
+
+
+async def _definitions(
+    platform: Platform, principal: Principal, source_id: str
+) -> tuple[t.ToolSource, list[ToolDefinition], list[r.SkippedToolOperation]]:
+    with tenant(platform, principal, "agents:read") as session:
+        row = _row(session, source_id)
+    definitions, skipped = await operation_definitions(platform, row)
+    return row, definitions, skipped
 
 
 async def source_operations(

@@ -112,19 +112,32 @@ class Database:
         database's own thread (one writer at a time), on PostgreSQL in the worker pool. Work
         whose caller was cancelled still finishes in its thread; `dispose` waits for it."""
 
+        def finished() -> None:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
         def tracked() -> T:
             try:
                 return work(*args)
             finally:
-                with self._idle:
-                    self._in_flight -= 1
-                    self._idle.notify_all()
+                finished()
 
         with self._idle:
             self._in_flight += 1
         if self._sqlite_thread is None:
             return await anyio.to_thread.run_sync(tracked)
-        return await asyncio.wrap_future(self._sqlite_thread.submit(tracked))
+        future = self._sqlite_thread.submit(tracked)
+        # A caller cancelled while its work still waits in the queue cancels the work: it never
+        # runs, so it is no longer in flight.
+        future.add_done_callback(lambda done: finished() if done.cancelled() else None)
+        return await asyncio.wrap_future(future)
+
+    @property
+    def in_flight(self) -> int:
+        """Calls of `run` whose work has not finished (or been dropped) yet."""
+        with self._idle:
+            return self._in_flight
 
     @property
     def is_sqlite(self) -> bool:

@@ -428,3 +428,55 @@ class ConversationEntry(TenantOwned, Base):
     data: Mapped[dict[str, Any]]
     agent_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- builds ---
+
+
+class Build(TenantOwned, Base):
+    """A run of the builder: its inputs (goal, constraints, materials, tool sources, model),
+    where it is (`queued`, `running`, then `succeeded` or `failed`), and its result: the current
+    revision of the AgentSpec draft, its scenario suite and the build report. A change request
+    writes the next revision (`build_changes`). `lease_owner`/`lease_expires_at` let one process
+    at a time run it; `attempts` counts the runs started."""
+
+    __tablename__ = "builds"
+    __table_args__ = (Index("ix_builds_status", "status", "lease_expires_at"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))  # queued | running | succeeded | failed
+    name: Mapped[str | None] = mapped_column(String(200))
+    goal: Mapped[str] = mapped_column(Text)
+    constraints: Mapped[list[str]]
+    material_ids: Mapped[list[str]]
+    tool_source_ids: Mapped[list[str]]
+    model: Mapped[str | None] = mapped_column(String(200))
+    progress: Mapped[dict[str, Any]]
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    spec: Mapped[dict[str, Any] | None]
+    scenarios: Mapped[dict[str, Any] | None]
+    report: Mapped[dict[str, Any] | None]
+    error: Mapped[dict[str, Any] | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_key_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class BuildChange(TenantOwned, Base):
+    """A change request in plain language applied to a build's draft: what was done, the diff,
+    the scenarios to run again and the questions left; `revision` is the build's revision after
+    it (unchanged when nothing could be applied). Rows are inserted, never updated."""
+
+    __tablename__ = "build_changes"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    build_id: Mapped[str] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    request: Mapped[str] = mapped_column(Text)
+    applied: Mapped[list[str]]
+    diff: Mapped[dict[str, Any]]
+    affected_scenarios: Mapped[list[str]]
+    questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
