@@ -166,6 +166,14 @@ def test_quickstart_on_a_fresh_machine(tmp_path: Path) -> None:
         client_env = {**env, "DEPUTY_URL": quick.url, "DEPUTY_API_KEY": owner_key}
         whoami = deputy(client_env, "whoami")
         assert whoami.returncode == 0 and "Default workspace" in whoami.stdout
+        # the builder drafted the retail sample agent and filed it as an agent
+        built = re.search(r"(\d+) procedures, .*\n\s+filed as agent (agt_\w+) version 1", output)
+        assert built is not None, output
+        assert int(built.group(1)) >= 6
+        agent = deputy_json(client_env, "agents", "show", built.group(2))
+        assert agent["name"] == "retail-support"
+        draft = (tmp_path / "fresh-data" / "retail-support.yaml").read_text()
+        assert "cancel_pending_order" in draft and "provenance" in draft
     assert quick.process.returncode == 0
     assert (tmp_path / "fresh-data" / "deputy.sqlite3").exists()
 
@@ -173,4 +181,5 @@ def test_quickstart_on_a_fresh_machine(tmp_path: Path) -> None:
         second.read_until(re.compile(r"Press Ctrl-C to stop"), START_TIMEOUT)
         assert "shown on first start" in second.output
         assert "deputy keys create" in second.output
+        assert "the sample agent was built on first start" in second.output
         assert not KEY.search(second.output)

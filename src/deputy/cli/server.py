@@ -24,6 +24,7 @@ from deputy.sdk import DeputyClient
 if TYPE_CHECKING:
     from deputy.api.app import BackgroundJobs
     from deputy.config import Settings
+    from deputy.domain.builds import Build
     from deputy.services.platform import Platform
     from deputy.services.workspaces import Bootstrap
 
@@ -203,6 +204,7 @@ class QuickstartRun:
     bootstrap: Bootstrap | None = None
     server: BackgroundServer | None = None
     owner_key: str | None = None
+    build_model: str = "none"
 
     def client(self) -> DeputyClient:
         """The platform seen through its API, as any other client sees it."""
@@ -245,11 +247,70 @@ def _check_api(run: QuickstartRun) -> None:
             out().print(f"      the owner key works: workspace {workspace.name!r}", markup=False)
 
 
-# Later issues add build → sandbox → review → deploy → chat here, each through `run.client()`.
+SAMPLE_GOAL = (
+    "Help customers of our online store with their orders, returns, exchanges and accounts."
+)
+SAMPLE_CONSTRAINTS = ("Never issue refunds over $200 without a human.",)
+SAMPLE_BUILD_TIMEOUT = 1800.0
+
+
+def _build_sample(run: QuickstartRun) -> None:
+    """The builder drafts the retail sample agent from tau2's retail policy and tool
+    descriptions (shipped with Deputy), by rules alone unless `--build-model` names a model
+    (a few seconds against minutes of questions to the embedded model on two cores), and files
+    the draft as the agent `retail-support`. Only on first start: later starts do not know the
+    owner key."""
+    from deputy.samples import retail_material
+
+    if run.owner_key is None:
+        out().print("      skipped: the sample agent was built on first start", markup=False)
+        return
+    console = out()
+    with run.client() as client:
+        material_ids = [
+            client.materials.upload(path.read_bytes(), filename=path.name).id
+            for path in retail_material()
+        ]
+        build = client.builds.create(
+            SAMPLE_GOAL,
+            materials=material_ids,
+            constraints=SAMPLE_CONSTRAINTS,
+            name="retail-support",
+            model=run.build_model,
+        )
+        asked = "rules only" if run.build_model == "none" else f"asking {run.build_model}"
+        console.print(f"      build {build.id} ({asked})", markup=False)
+
+        def show(current: Build) -> None:
+            progress = current.progress
+            if progress.stage is not None:
+                console.print(
+                    f"      {progress.stage}: {progress.done}/{progress.total}", markup=False
+                )
+
+        done = client.builds.wait(build.id, timeout=SAMPLE_BUILD_TIMEOUT, on_progress=show)
+        if done.status != "succeeded":
+            error = done.error.message if done.error is not None else done.status
+            raise fail(f"the sample build did not succeed: {error}", EXIT_ERROR)
+        report = client.builds.report(done.id)
+        version = client.builds.create_agent(done.id)
+        spec_path = run.settings.data_dir / "retail-support.yaml"
+        spec_path.write_text(client.builds.spec(done.id, format="yaml"), encoding="utf-8")
+    console.print(
+        f"      {report.stats.procedures} procedures, {report.stats.policies} policies, "
+        f"{report.stats.scenarios} scenarios, {len(report.unmapped)} unmapped item(s), "
+        f"{report.stats.model_calls} model question(s) in {report.stats.seconds:.0f} s\n"
+        f"      filed as agent {version.agent_id} version {version.number}; draft: {spec_path}",
+        markup=False,
+    )
+
+
+# Later issues add sandbox → review → deploy → chat here, each through `run.client()`.
 QUICKSTART_STEPS: tuple[QuickstartStep, ...] = (
     ("Prepare the data directory and the SQLite database", _prepare),
     ("Start the API server", _start_server),
     ("Check the API over HTTP", _check_api),
+    ("Build the retail sample agent from its policy and tool descriptions", _build_sample),
 )
 
 
@@ -274,9 +335,18 @@ def quickstart(
     log_level: Annotated[
         LogLevel, typer.Option("--log-level", help="Log level on stderr while the quickstart runs.")
     ] = "WARNING",
+    build_model: Annotated[
+        str,
+        typer.Option(
+            "--build-model",
+            help="Model the builder asks while drafting the sample agent ('none': rules only; "
+            "e.g. local:qwen2.5-coder-1.5b for the embedded model).",
+        ),
+    ] = "none",
 ) -> None:
-    """Start Deputy on the embedded defaults (SQLite in the data directory) and show how to
-    reach it. On the first start this prints the owner key, once."""
+    """Start Deputy on the embedded defaults (SQLite in the data directory), build the retail
+    sample agent from its policy, and show how to reach it. On the first start this prints the
+    owner key, once."""
     if os.environ.get("DEPUTY_DATABASE_URL"):
         out().print(
             "note: quickstart uses the embedded SQLite database; DEPUTY_DATABASE_URL "
@@ -287,7 +357,7 @@ def quickstart(
         host, port, database_url=None, jobs_database_url=None, log_level=log_level
     )
     _configure_logging(settings, log_level)
-    run = QuickstartRun(settings=settings, url=public_url(settings))
+    run = QuickstartRun(settings=settings, url=public_url(settings), build_model=build_model)
     try:
         for number, (title, step) in enumerate(QUICKSTART_STEPS, start=1):
             out().print(f"[{number}/{len(QUICKSTART_STEPS)}] {title}", markup=False)
