@@ -182,6 +182,26 @@ def test_a_docx_sop_with_numbered_steps_and_a_limits_table() -> None:
     assert lint_errors(lint_spec(spec_of(extraction, BANK_TOOLS))) == []
 
 
+def test_camel_case_parameters_become_snake_case_slots() -> None:
+    """APIs name parameters as they like (`cardNumber`); slot ids are snake_case and the call
+    passes each parameter its slot."""
+    tools = (
+        _bank_tool(
+            "block_card",
+            "Block a payment card.",
+            "irreversible",
+            {"cardNumber": {"type": "string"}, "block-reason": {"type": "string"}},
+        ),
+    )
+    media = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    extraction = extract_document(document(_bank_docx(), "cards.docx", media, "mat_cards"), tools)
+    block = procedure(extraction, "block_lost_card")
+    call = next(s for s in block.steps if s.tool == "block_card")
+    assert call.arguments == {"cardNumber": "{card_number}", "block-reason": "{block_reason}"}
+    assert {"card_number", "block_reason"} <= {slot.id for slot in block.slots}
+    assert lint_errors(lint_spec(spec_of(extraction, tools))) == []
+
+
 def test_a_pdf_procedure_with_the_retail_tools() -> None:
     data = make_pdf(
         [

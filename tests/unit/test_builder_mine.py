@@ -12,7 +12,7 @@ from functools import cache
 from deputy.builder.asker import Asker
 from deputy.builder.mine import Mining, mine_transcripts
 from deputy.builder.read import read_material
-from deputy.builder.sources import MaterialRef, Transcript, Turn
+from deputy.builder.sources import Anchor, MaterialRef, ToolDescription, Transcript, Turn
 from deputy.domain.spec import Procedure
 from deputy.llm.types import ModelRequest, ModelResponse
 from deputy.testing import FunctionModel, structured
@@ -159,6 +159,26 @@ def test_the_flow_learned_from_ride_booking_asks_queries_then_confirms() -> None
         (turn_index,) = item.anchor.turns
         turn = transcripts[item.anchor.conversation or ""].turns[turn_index - 1]
         assert turn.index == turn_index and turn.text == item.text
+
+
+def test_unnamed_tool_actions_take_the_name_of_the_tool_they_match() -> None:
+    ref = MaterialRef("mat_tools", "tools.json", "application/json")
+    pull_up = ToolDescription(
+        name="pull_up_account",
+        description="Pull up the customer's account by full name or account id.",
+        effect="read",
+        effect_reason="it looks something up",
+        parameters={"type": "object", "properties": {"customer_name": {"type": "string"}}},
+        anchor=Anchor(kind="tool_description", label="pull_up_account", quote="", material=ref),
+    )
+    transcripts = abcd_sample()
+    mining = asyncio.run(mine_transcripts(transcripts, (), (pull_up,), asker=Asker(None)))
+    refund = next(f for f in mining.flows if f.anchor.conversation == "3592")
+    (pulled,) = [item for item in refund.items if item.action == "pull_up_account"]
+    assert pulled.anchor.turns == (7,) and pulled.text.startswith("Account has been pulled up")
+    assert pulled.hint == "action"
+    validation = [item for item in refund.items if "validation" in item.text]
+    assert validation and validation[0].action is None  # no tool for it: a wording group
 
 
 def test_the_model_titles_confirms_and_can_reject_edge_cases() -> None:

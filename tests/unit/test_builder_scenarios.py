@@ -13,9 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from deputy.builder.mine import IntentCluster
 from deputy.builder.mine_edges import EdgeCase
 from deputy.builder.scenarios import affected_scenarios, scenario_suite
+from deputy.builder.scenarios_brief import customer_knows
 from deputy.builder.sources import MaterialRef, Transcript, Turn
 from deputy.domain.scenarios import Scenario, ScenarioSuite, ToolCallExpectation
-from deputy.domain.spec import AgentSpec
+from deputy.domain.spec import AgentSpec, Procedure
 from deputy.testing.specs import agent_specs
 
 BINDING = {"kind": "http", "url": "https://shop.example/api"}
@@ -142,6 +143,35 @@ def test_the_happy_path_knows_slot_values_and_expects_the_irreversible_call() ->
     assert assertions.expected_procedure == "refund_order"
     (fact,) = assertions.must_communicate
     assert knows["order_id"] in fact and "5 to 7 business days" in fact
+
+
+def test_slot_values_come_from_pattern_type_description_or_question() -> None:
+    procedure = Procedure.model_validate(
+        {
+            "id": "book",
+            "title": "Book",
+            "when": "The customer wants a booking.",
+            "slots": [
+                {"id": "request_type", "description": "Request Type (one of: Check, Book)"},
+                {"id": "go_ahead"},
+                {"id": "flavour"},
+                {"id": "phone", "type": "phone"},
+                {"id": "party", "type": "integer"},
+            ],
+            "steps": [
+                {"id": "a", "kind": "ask", "slot": "go_ahead", "text": "Should I book it?"},
+                {"id": "b", "kind": "ask", "slot": "flavour", "text": "Which flavour?"},
+                {"id": "done", "kind": "end", "exit": "ok"},
+            ],
+            "exits": [{"id": "ok", "outcome": "resolved"}],
+        }
+    )
+    knows = customer_knows(procedure)
+    assert knows["request_type"] == "Check" and knows["go_ahead"] == "yes"
+    assert "flavour" not in knows  # nothing says what one looks like: not made up here
+    assert re.fullmatch(r"\+1 555 01\d\d \d{3}", knows["phone"])
+    assert 1 <= int(knows["party"]) <= 5
+    assert customer_knows(procedure) == knows
 
 
 def test_each_check_confirm_handoff_and_limit_gives_an_edge_case() -> None:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from deputy.builder.extract_slots import make_slot, slot_id
+from deputy.builder.extract_slots import make_slot, parameter_slot, slot_id
 from deputy.builder.extract_types import BuiltProcedure, ProcedurePlan
 from deputy.builder.rules import unique_id
 from deputy.builder.sources import OutlineItem, ToolDescription
@@ -122,14 +122,15 @@ class _Flow:
 
     def call(self, entry: OutlineItem, tool: ToolDescription) -> None:
         context = self.plan.context_slot
-        arguments = {name: f"{{{name}}}" for name in tool.required}
+        arguments = {name: f"{{{parameter_slot(name)}}}" for name in tool.required}
         for name in tool.required:
-            if name != context:
-                self.slots.setdefault(name, make_slot(name, tool=tool, parameter=name))
-                text = f"Could you tell me the {name.replace('_', ' ')}?"
-                self.new_step(f"ask_{name}", entry, kind="ask", slot=name, text=text)
+            slot = parameter_slot(name)
+            if slot != context:
+                self.slots.setdefault(slot, make_slot(slot, tool=tool, parameter=name))
+                text = f"Could you tell me the {slot.replace('_', ' ')}?"
+                self.new_step(f"ask_{slot}", entry, kind="ask", slot=slot, text=text)
         if tool.effect != "read" and not is_handoff_tool(tool):
-            listed = ", ".join(f"{n.replace('_', ' ')} {{{n}}}" for n in arguments)
+            listed = ", ".join(f"{n.replace('_', ' ')} {{{parameter_slot(n)}}}" for n in arguments)
             text = f"To confirm: {_literal(entry.text).rstrip('.')}" + (
                 f" ({listed})" if listed else ""
             )

@@ -38,6 +38,7 @@ from deputy.builder.extract_slots import (
     label_of,
     make_slot,
     matching_parameter,
+    parameter_slot,
     slot_id,
 )
 from deputy.builder.extract_types import BuiltProcedure, ProcedurePlan
@@ -123,13 +124,14 @@ class _Builder:
         self.add(f"ask_{slot}", provenance, source, kind="ask", slot=slot, text=text)
         self.filled.add(slot)
 
-    def ensure(self, slot: str, tool: ToolDescription | None) -> None:
-        """Make sure `slot` is filled before the next step: ask for it now if needed."""
+    def ensure(self, slot: str, tool: ToolDescription | None, parameter: str | None = None) -> None:
+        """Make sure `slot` is filled before the next step: ask for it now if needed.
+        `parameter` is the tool parameter it fills (default: the slot's own name)."""
         if slot in self.filled or slot == self.plan.context_slot:
             return
         if slot not in self.pending:
             if slot not in self.slots:
-                self.slots[slot] = make_slot(slot, tool=tool, parameter=slot)
+                self.slots[slot] = make_slot(slot, tool=tool, parameter=parameter or slot)
             origin = tool.anchor if tool is not None else self.plan.anchor
             self.pending[slot] = (None, origin.provenance())
         self.ask(slot)
@@ -143,14 +145,19 @@ class _Builder:
     # ---- drafts -------------------------------------------------------------------------------
 
     def arguments(self, tool: ToolDescription) -> dict[str, JsonValue]:
-        wanted = set(tool.required) | set(self.slots) | set(self.pending)
+        """Parameter → `{slot}` for the required parameters and those a known slot fills."""
+        wanted = set(self.slots) | set(self.pending)
         wanted.add(self.plan.context_slot or "")
-        return {n: f"{{{n}}}" for n in tool.parameter_names if n in wanted}
+        return {
+            name: f"{{{parameter_slot(name)}}}"
+            for name in tool.parameter_names
+            if name in tool.required or parameter_slot(name) in wanted
+        }
 
     def call(self, tool: ToolDescription, provenance: Provenance, source: str | None) -> None:
         arguments = self.arguments(tool)
         for name in arguments:
-            self.ensure(name, tool)
+            self.ensure(parameter_slot(name), tool, name)
         if tool.effect != "read" and not is_handoff_tool(tool):
             self.confirm(tool, arguments)
         extra: dict[str, Any] = {}
@@ -173,13 +180,14 @@ class _Builder:
         """A confirmation listing what the customer gave (the call's arguments first)."""
         context = self.plan.context_slot
         asked = [s["slot"] for s in self.steps if s["kind"] == "ask"]
-        shown = [n for n in dict.fromkeys([*arguments, *asked]) if n != context]
+        filled = [parameter_slot(name) for name in arguments]
+        shown = [n for n in dict.fromkeys([*filled, *asked]) if n != context]
         details = [f"{n.replace('_', ' ')} {{{n}}}" for n in shown]
         title = to_customer(self.plan.title)
         text = f"To confirm, I will {title[:1].lower()}{title[1:]}"
         if details:
             text += " with " + ", ".join(details)
-        if context and context not in arguments:
+        if context and context not in filled:
             text += f" on your account {{{context}}}"
         text += "."
         for extra in self.confirm_extra:

@@ -58,6 +58,12 @@ def slot_id(label: str) -> str:
     return base if base[0].isalpha() else f"slot_{base}"
 
 
+def parameter_slot(parameter: str) -> str:
+    """The slot that fills a tool parameter: the parameter's name in snake_case
+    (`orderId` and `order-id` → `order_id`), since APIs name parameters as they like."""
+    return slot_id(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", parameter))
+
+
 def matching_parameter(label: str, tool: ToolDescription | None) -> str | None:
     """The parameter of `tool` a detail's label names (all its words but `id`, and at least
     half of the label's words)."""

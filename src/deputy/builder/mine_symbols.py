@@ -8,7 +8,6 @@ turns read differently each time mark free text, not a canned reply, and count a
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,14 +29,13 @@ MAX_MODE_VALUES = 4
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One turn of a conversation as a flow symbol; `action` is the tool or reply label the
+    turn names (None for a wording group)."""
+
     symbol: str
     turn: Turn
     hint: ItemHint  # "action", "question" or "reply"
     action: str | None
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def _canned_labels(transcripts: Sequence[Transcript]) -> set[str]:
@@ -117,6 +115,7 @@ def _wording_groups(turns: Sequence[Turn], prefix: str) -> dict[int, str]:
 
 
 def conversation_events(transcripts: Sequence[Transcript]) -> list[list[Event]]:
+    """Each conversation's symbols in turn order, a symbol repeated at once counted once."""
     canned = _canned_labels(transcripts)
     modes = _mode_arguments(transcripts)
     questions = [

@@ -54,6 +54,11 @@ _VERBS = {
 _YOU_VERB = re.compile(r"\b(you) (\w+(?:n't)?)\b", re.IGNORECASE)
 _FIRST_NAMES = ("Jordan", "Avery", "Riley", "Casey", "Morgan", "Quinn", "Taylor", "Rowan")
 _LAST_NAMES = ("Lee", "Patel", "Garcia", "Nguyen", "Okafor", "Schmidt", "Rossi", "Kim")
+_LISTED = re.compile(r"\b(?:one of|e\.g\.|for example|such as)[:,]?\s+['\"]?([^,;)'\"]+)", re.I)
+_YES_NO_QUESTION = re.compile(
+    r"(?:^|[.!?]\s+)(?:should|shall|can|could|may|do|does|did|is|are|would|will|have|has)\s[^?]*\?",
+    re.IGNORECASE,
+)
 _STREETS = ("Market Street", "Oak Avenue", "Harbor Road", "Maple Lane", "Station Square")
 
 
@@ -144,41 +149,36 @@ def _atom_choices(atom: str) -> str | None:
     return atom
 
 
-def _by_words(slot: Slot, rng: random.Random) -> str:
+def _by_words(slot: Slot, rng: random.Random) -> str | None:
+    """A value from what the slot's id and description say it is (an email, a phone number, a
+    name, an id, a place...), or None when they do not say."""
     words = f"{slot.id} {slot.description}".lower()
+    listed = _LISTED.search(slot.description)
+    if listed:
+        return listed.group(1).strip()
     first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
-    digits = "".join(rng.choice("0123456789") for _ in range(7))
     if "email" in words or "e-mail" in words:
         return f"{first.lower()}.{last.lower()}@example.com"
     if "phone" in words:
         return f"+1 555 01{rng.randint(0, 99):02d} {rng.randint(0, 999):03d}"
     if re.search(r"\bzip|postal|postcode", words):
         return f"{rng.randint(10000, 99999)}"
-    if "address" in words:
+    if re.search(r"address|location|destination|departure|street|place\b", words):
         return f"{rng.randint(1, 999)} {rng.choice(_STREETS)}, Springfield"
-    if re.search(r"\b(amount|price|total|cost|refund)\b", words):
+    if re.search(r"\b(amount|price|total|cost|refund|budget)\b", words):
         return f"{rng.randint(10, 90)}.00"
     if re.search(r"\bdate|day\b", words):
         return (date(2025, 1, 1) + timedelta(days=rng.randint(0, 364))).isoformat()
     if re.search(r"\b(id|number|code|reference|confirmation)\b|_id\b", words):
-        return digits
+        return "".join(rng.choice("0123456789") for _ in range(7))
     if re.search(r"\bname\b|_name\b", words):
         return f"{first} {last}"
-    return f"my {slot.id.replace('_', ' ')}"
+    return None
 
 
-def slot_value(slot: Slot, rng: random.Random) -> str:
-    """A plausible value for a customer slot, by its pattern, type, then words."""
-    if slot.type == "enum":
-        return slot.values[0]
-    if slot.pattern:
-        generated = _from_pattern(slot.pattern, rng)
-        if generated is not None:
-            return generated
-    if slot.type == "email":
-        return _by_words(slot.model_copy(update={"id": "email"}), rng)
-    if slot.type == "phone":
-        return _by_words(slot.model_copy(update={"id": "phone"}), rng)
+def _by_type(slot: Slot, rng: random.Random) -> str | None:
+    if slot.type in ("email", "phone"):
+        return _by_words(slot.model_copy(update={"id": slot.type, "description": ""}), rng)
     if slot.type == "integer":
         return str(rng.randint(1, 5))
     if slot.type == "number":
@@ -187,13 +187,40 @@ def slot_value(slot: Slot, rng: random.Random) -> str:
         return "yes"
     if slot.type == "date":
         return (date(2025, 1, 1) + timedelta(days=rng.randint(0, 364))).isoformat()
-    return _by_words(slot, rng)
+    return None
+
+
+def slot_value(slot: Slot, rng: random.Random, question: str = "") -> str | None:
+    """A plausible value for a customer slot, by its pattern, type, the words of its id and
+    description, then the question that asks for it ("Should I book it?" → yes); None when
+    nothing says what it looks like (the simulated customer then makes one up)."""
+    if slot.type == "enum":
+        return slot.values[0]
+    if slot.pattern:
+        generated = _from_pattern(slot.pattern, rng)
+        if generated is not None:
+            return generated
+    typed = _by_type(slot, rng)
+    if typed is not None:
+        return typed
+    by_words = _by_words(slot, rng)
+    if by_words is not None:
+        return by_words
+    return "yes" if _YES_NO_QUESTION.search(question) else None
 
 
 def customer_knows(procedure: Procedure) -> dict[str, str]:
-    """Values for every customer slot of the procedure, the same on every call."""
+    """Values for the customer slots of the procedure that have a plausible one, the same on
+    every call."""
     rng = rng_for(procedure.id)
-    return {slot.id: slot_value(slot, rng) for slot in procedure.slots if slot.source == "customer"}
+    questions = {s.slot: s.text for s in procedure.steps if s.kind == "ask" and s.slot}
+    known: dict[str, str] = {}
+    for slot in procedure.slots:
+        if slot.source == "customer":
+            value = slot_value(slot, rng, questions.get(slot.id, ""))
+            if value is not None:
+                known[slot.id] = value
+    return known
 
 
 COOPERATIVE = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from deputy.builder.scenarios_brief import brief, customer_knows, scenario_id
+from deputy.builder.scenarios_brief import brief, customer_knows, scenario_id, second_person
 from deputy.builder.scenarios_paths import (
     Path,
     ending_at,
@@ -47,7 +47,9 @@ def _situation(procedure: Procedure, path: Path) -> str:
     for step_id, answer in path.answers:
         step = procedure.step(step_id)
         if step is not None and step.kind == "check":
-            said.append(f'The answer to "{step.condition}" is {answer} for you.')
+            said.append(
+                f'The answer to "{second_person(step.condition or "")}" is {answer} for you.'
+            )
     return " ".join(said)
 
 
@@ -93,7 +95,9 @@ def structural_scenarios(
                     kind="edge_case",
                     procedure=procedure.id,
                     customer=brief(
-                        procedure, extra=f'In your case the answer to "{step.condition}" is no.'
+                        procedure,
+                        extra=f'In your case the answer to "{second_person(step.condition or "")}" '
+                        "is no.",
                     ),
                     assertions=ScenarioAssertions(
                         forbidden_tool_calls=tuple(forbidden),
