@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from deputy.builder.rules import unique_id
 from deputy.builder.sources import SourceDocument, ToolDescription, Transcript
 from deputy.domain.spec import (
     AgentSpec,
@@ -47,17 +48,11 @@ class Suggestions:
     notes: tuple[str, ...]
 
 
-def unique_id(base: str, taken: set[str]) -> str:
-    """`base`, or `base_2`, `base_3`... (kept within 64 characters); the result is added to
-    `taken`."""
-    name = base[:64]
-    counter = 2
-    while name in taken:
-        suffix = f"_{counter}"
-        name = f"{base[: 64 - len(suffix)]}{suffix}"
-        counter += 1
-    taken.add(name)
-    return name
+def _claim(base: str, taken: set[str]) -> str:
+    """A unique id from `base` (see `unique_id`), added to `taken`."""
+    chosen = unique_id(base, taken)
+    taken.add(chosen)
+    return chosen
 
 
 def spec_tool(tool: ToolDescription) -> Tool:
@@ -140,10 +135,10 @@ def assemble(
     policy_ids: set[str] = set()
     rule_ids: set[str] = set()
     unique_procedures = [
-        p.model_copy(update={"id": unique_id(p.id, procedure_ids)}) for p in procedures
+        p.model_copy(update={"id": _claim(p.id, procedure_ids)}) for p in procedures
     ]
-    unique_policies = [p.model_copy(update={"id": unique_id(p.id, policy_ids)}) for p in policies]
-    rules = [r.model_copy(update={"id": unique_id(r.id, rule_ids)}) for r in escalation_rules]
+    unique_policies = [p.model_copy(update={"id": _claim(p.id, policy_ids)}) for p in policies]
+    rules = [r.model_copy(update={"id": _claim(r.id, rule_ids)}) for r in escalation_rules]
     return AgentSpec(
         name=name,
         goal=goal[:4000],

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from deputy.builder.assemble import unique_id
 from deputy.builder.report import OpenQuestion
+from deputy.builder.rules import unique_id
 from deputy.builder.sources import ToolDescription
 from deputy.domain.spec import (
     AgentSpec,

@@ -17,7 +17,7 @@ from typing import Protocol
 import anyio
 
 from deputy.builder.asker import Asker
-from deputy.builder.assemble import agent_name, assemble, suggest, unique_id
+from deputy.builder.assemble import agent_name, assemble, suggest
 from deputy.builder.extract import extract
 from deputy.builder.mine import mine_transcripts
 from deputy.builder.outline import outline_document
@@ -32,7 +32,7 @@ from deputy.builder.report import (
     OpenQuestion,
     ToolInference,
 )
-from deputy.builder.rules import rule_from_sentence
+from deputy.builder.rules import rule_from_sentence, unique_id
 from deputy.builder.scenarios import scenario_suite
 from deputy.builder.sources import (
     Anchor,
@@ -214,9 +214,11 @@ def _knowledge_sources(sections: Sequence[OutlineSection]) -> list[KnowledgeSour
     for material_id, (name, titles) in by_material.items():
         base = re.sub(r"[^a-z0-9]+", "_", name.lower().rsplit(".", 1)[0]).strip("_")
         base = base if base and base[0].isalpha() else f"source_{base}"
+        source_id = unique_id(base[:60], taken)
+        taken.add(source_id)
         sources.append(
             KnowledgeSource(
-                id=unique_id(base[:60], taken),
+                id=source_id,
                 material=material_id,
                 title=name[:200],
                 description=("Background: " + "; ".join(dict.fromkeys(titles)))[:1000],
