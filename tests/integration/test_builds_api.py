@@ -11,12 +11,13 @@ from typing import Any
 
 import anyio
 from examples.retail.rest import create_app as create_retail_app
+from examples.retail.server import serve_mcp_http
 from examples.retail.store import RetailStore
 
 from deputy.builder.report import BuildReport
 from deputy.domain.ids import new_id
 from deputy.domain.scenarios import ScenarioSuite
-from deputy.domain.spec import OpenAPIBinding, load_spec, spec_from_data
+from deputy.domain.spec import MCPBinding, OpenAPIBinding, load_spec, spec_from_data
 from deputy.llm.types import ModelRequest, ModelResponse
 from deputy.store import tables as t
 from deputy.store.tables import utcnow
@@ -405,3 +406,36 @@ def test_a_build_binds_the_tools_of_a_registered_tool_source(api: Api) -> None:
     assert bound.get("cancel_pending_order") == "cancel_pending_order", spec.tools
     report = BuildReport.model_validate(get(api, f"/v1/builds/{build['id']}/report"))
     assert {t.tool for t in report.tools if t.bound} >= {"cancel_pending_order"}
+
+
+def test_a_build_binds_the_tools_of_a_registered_mcp_server(api: Api) -> None:
+    """An MCP server address registered as a tool source: its tools come bound to it."""
+    with serve_mcp_http(RetailStore()) as url:
+        source = api.client.post(
+            "/v1/tool-sources",
+            json={"name": "retail_mcp", "kind": "mcp", "mcp": {"type": "http", "url": url}},
+            headers=api.headers(),
+        )
+        assert source.status_code == 201, source.text
+        policy = upload(api, "policy.md", POLICY.read_bytes())["id"]
+        build = start(
+            api,
+            {
+                "goal": GOAL,
+                "material_ids": [policy],
+                "tool_source_ids": [source.json()["id"]],
+                "model": "none",
+            },
+        )
+        assert wait(api, build["id"])["status"] == "succeeded"
+    spec = spec_from_data(get(api, f"/v1/builds/{build['id']}/spec"))
+    bound = {
+        tool.name: tool.binding.tool
+        for tool in spec.tools
+        if isinstance(tool.binding, MCPBinding) and tool.binding.source == "retail_mcp"
+    }
+    assert bound.get("cancel_pending_order") == "cancel_pending_order", spec.tools
+    cancel = next(p for p in spec.procedures if "cancel" in p.id)
+    called = {step.tool for step in cancel.steps if step.tool}
+    assert called & {"cancel_pending_order", "cancel_order"}, called
+    assert called <= set(bound), called
