@@ -110,7 +110,8 @@ class Database:
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """Blocking database work from async code, off the event loop: on SQLite in this
         database's own thread (one writer at a time), on PostgreSQL in the worker pool. Work
-        whose caller was cancelled still finishes in its thread; `dispose` waits for it."""
+        whose caller was cancelled still finishes in its thread (on SQLite, work still queued
+        is dropped); `dispose` waits for what runs."""
 
         def finished() -> None:
             with self._idle:
@@ -126,7 +127,10 @@ class Database:
         with self._idle:
             self._in_flight += 1
         if self._sqlite_thread is None:
-            return await anyio.to_thread.run_sync(tracked)
+            # In a task of its own: a cancelled caller must not drop the work while it waits
+            # for a worker thread (it would stay counted in flight, never run).
+            work_task = asyncio.ensure_future(anyio.to_thread.run_sync(tracked))
+            return await asyncio.shield(work_task)
         future = self._sqlite_thread.submit(tracked)
         # A caller cancelled while its work still waits in the queue cancels the work: it never
         # runs, so it is no longer in flight.
