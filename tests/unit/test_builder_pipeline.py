@@ -10,10 +10,10 @@ import re
 from functools import cache
 
 import pytest
-from deputy.builder.read import read_material
 
 from deputy.builder.pipeline import BuildInput, BuildResult, MaterialInput, build
 from deputy.builder.provenance import provenance_problems, spec_provenance
+from deputy.builder.read import read_material
 from deputy.builder.sources import MaterialRef
 from deputy.domain.spec import lint_errors
 from tests.processes import SHARED_DATA
