@@ -212,6 +212,30 @@ def test_rules_read_a_limit_sentence_without_a_model() -> None:
     assert "100" in result.spec.escalation.rules[0].when
 
 
+def test_an_amount_no_tool_takes_is_added_as_a_rule_with_a_question() -> None:
+    spec = _spec()
+    without_amount = tuple(
+        tool.model_copy(update={"parameters": {"type": "object", "properties": {}}})
+        for tool in spec.tools
+    )
+    spec = spec.model_copy(update={"tools": without_amount})
+    result = asyncio.run(
+        apply_change(spec, _suite(spec), "Refunds over $100 need a manager.", model=None)
+    )
+    assert not any(policy.limits for policy in result.spec.policies)
+    assert result.applied
+    assert any(q.kind == "gap" and "cannot enforce" in q.text for q in result.questions)
+
+
+def test_an_enforced_amount_raises_no_question() -> None:
+    spec = _spec()
+    result = asyncio.run(
+        apply_change(spec, _suite(spec), "Refunds over $100 need a manager.", model=None)
+    )
+    assert any(policy.limits for policy in result.spec.policies)
+    assert not any("cannot enforce" in q.text for q in result.questions)
+
+
 def test_a_request_nobody_can_read_leaves_the_spec_and_asks() -> None:
     spec = _spec()
     result = asyncio.run(apply_change(spec, _suite(spec), "Hmm.", model=None))

@@ -127,6 +127,9 @@ def test_the_constraint_becomes_a_rule_with_its_wording() -> None:
     assert constraint_rules
     mapped = [c for c in result.report.coverage if c.span == "constraint 1"]
     assert mapped and mapped[0].status == "mapped"
+    # no retail tool takes an amount: the report says the $200 cannot be enforced
+    gaps = [q for q in result.report.questions if q.refs == ("constraint 1",)]
+    assert len(gaps) == 1 and "cannot enforce" in gaps[0].text
 
 
 def test_a_broken_file_is_reported_and_the_build_goes_on() -> None:

@@ -30,7 +30,12 @@ from deputy.builder.change_ops import (
 )
 from deputy.builder.pipeline import ChangeResult
 from deputy.builder.report import OpenQuestion
-from deputy.builder.rules import amount_bound, is_rule_sentence, rule_from_sentence
+from deputy.builder.rules import (
+    amount_bound,
+    is_rule_sentence,
+    rule_from_sentence,
+    unenforced_amount,
+)
 from deputy.builder.scenarios import affected_scenarios, scenario_suite
 from deputy.builder.sources import Anchor, ToolDescription
 from deputy.domain.scenarios import ScenarioSuite
@@ -101,6 +106,8 @@ def _rule_edits(
             if draft is not None and (draft.policies or draft.escalation_rules):
                 edits.extend(Edit(op="add_policy", policy=p) for p in draft.policies)
                 edits.extend(Edit(op="add_escalation_rule", rule=r) for r in draft.escalation_rules)
+                if gap := unenforced_amount(text, draft):
+                    questions.append(OpenQuestion(kind="gap", text=gap))
                 continue
         questions.append(
             OpenQuestion(

@@ -32,7 +32,7 @@ from deputy.builder.report import (
     OpenQuestion,
     ToolInference,
 )
-from deputy.builder.rules import rule_from_sentence, unique_id
+from deputy.builder.rules import rule_from_sentence, unenforced_amount, unique_id
 from deputy.builder.scenarios import scenario_suite
 from deputy.builder.sources import (
     Anchor,
@@ -160,19 +160,27 @@ async def _read_all(
     return gathered
 
 
+@dataclass
+class _ConstraintRules:
+    """What the client's constraints became."""
+
+    policies: list[Policy] = field(default_factory=list)
+    escalation_rules: list[EscalationRule] = field(default_factory=list)
+    coverage: list[CoverageItem] = field(default_factory=list)
+    questions: list[OpenQuestion] = field(default_factory=list)
+
+
 def _constraint_rules(
     constraints: Sequence[str],
     tools: Sequence[ToolDescription],
     procedure_ids: Sequence[str],
-) -> tuple[list[Policy], list[EscalationRule], list[CoverageItem]]:
-    policies: list[Policy] = []
-    rules: list[EscalationRule] = []
-    coverage: list[CoverageItem] = []
+) -> _ConstraintRules:
+    found = _ConstraintRules()
     for number, text in enumerate(constraints, start=1):
         anchor = Anchor(kind="constraint", label=f"constraint {number}", quote=text.strip())
         draft = rule_from_sentence(text, anchor, tools=tools, procedure_ids=procedure_ids)
         if draft is None or not (draft.policies or draft.escalation_rules):
-            coverage.append(
+            found.coverage.append(
                 CoverageItem(
                     material=None,
                     span=anchor.label,
@@ -183,9 +191,11 @@ def _constraint_rules(
                 )
             )
             continue
-        policies.extend(draft.policies)
-        rules.extend(draft.escalation_rules)
-        coverage.append(
+        found.policies.extend(draft.policies)
+        found.escalation_rules.extend(draft.escalation_rules)
+        if gap := unenforced_amount(text, draft):
+            found.questions.append(OpenQuestion(kind="gap", text=gap, refs=(anchor.label,)))
+        found.coverage.append(
             CoverageItem(
                 material=None,
                 span=anchor.label,
@@ -197,7 +207,7 @@ def _constraint_rules(
                 ),
             )
         )
-    return policies, rules, coverage
+    return found
 
 
 def _knowledge_sources(sections: Sequence[OutlineSection]) -> list[KnowledgeSource]:
@@ -334,9 +344,7 @@ async def build(
         selection, {step.tool for p in procedures for step in p.steps if step.tool}
     )
     tools = selection.tools
-    constraint_policies, constraint_rules, constraint_coverage = _constraint_rules(
-        build_input.constraints, tools, [p.id for p in procedures]
-    )
+    constrained = _constraint_rules(build_input.constraints, tools, [p.id for p in procedures])
     recordings = sum(1 for read in gathered.reads if read.kind == "recording")
     spec = assemble(
         name=agent_name(build_input.goal, build_input.name),
@@ -345,12 +353,12 @@ async def build(
         policies=[
             *extraction.policies,
             *(learned.policies if learned else ()),
-            *constraint_policies,
+            *constrained.policies,
         ],
         escalation_rules=[
             *extraction.escalation_rules,
             *(learned.escalation_rules if learned else ()),
-            *constraint_rules,
+            *constrained.escalation_rules,
         ],
         tools=tools,
         knowledge=_knowledge_sources(extraction.knowledge),
@@ -382,6 +390,7 @@ async def build(
         *extraction.questions,
         *(learned.questions if learned else ()),
         *_unbound_questions(tools),
+        *constrained.questions,
         *(OpenQuestion(kind="gap", text=f"provenance check: {problem}") for problem in problems),
     ]
     report = BuildReport(
@@ -398,7 +407,7 @@ async def build(
             *(learned.coverage if learned else ()),
             *mining.coverage,
             *selection.coverage,
-            *constraint_coverage,
+            *constrained.coverage,
         ),
         questions=tuple(questions),
         tools=_tool_inferences(spec, tools),

@@ -258,6 +258,19 @@ def amount_bound(text: str) -> AmountBound | None:
     return None
 
 
+def unenforced_amount(text: str, draft: RuleDraft) -> str | None:
+    """Why the amount in `text` binds no tool argument, when it does not: the rule is then
+    only a sentence the model reads, which a reviewer must know."""
+    bound = amount_bound(text)
+    if bound is None or any(policy.limits for policy in draft.policies):
+        return None
+    return (
+        f"no tool takes an amount the {bound.value:g} in {text.strip()!r} could bound: the "
+        "runtime cannot enforce it, the model is only told the rule (add a tool with an amount "
+        "argument, or a limit on one)"
+    )
+
+
 def _amount_limit(
     text: str, bound: AmountBound, tools: Sequence[ToolDescription]
 ) -> PolicyLimit | None:
