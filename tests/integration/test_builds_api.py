@@ -17,7 +17,7 @@ from examples.retail.store import RetailStore
 from deputy.builder.report import BuildReport
 from deputy.domain.ids import new_id
 from deputy.domain.scenarios import ScenarioSuite
-from deputy.domain.spec import MCPBinding, OpenAPIBinding, load_spec, spec_from_data
+from deputy.domain.spec import AgentSpec, MCPBinding, OpenAPIBinding, load_spec, spec_from_data
 from deputy.llm.types import ModelRequest, ModelResponse
 from deputy.store import tables as t
 from deputy.store.tables import utcnow
@@ -373,18 +373,9 @@ def test_a_build_asks_its_model_and_cannot_be_changed_while_it_runs(api: Api) ->
     } == {(workspace, build["id"])}
 
 
-def test_a_build_binds_the_tools_of_a_registered_tool_source(api: Api) -> None:
-    document = create_retail_app(RetailStore(), None).openapi()
-    source = api.client.post(
-        "/v1/tool-sources",
-        json={
-            "name": "retail",
-            "kind": "openapi",
-            "document": document,
-            "base_url": "http://127.0.0.1:9",
-        },
-        headers=api.headers(),
-    )
+def _build_with_source(api: Api, source_body: dict[str, Any]) -> tuple[AgentSpec, BuildReport]:
+    """A rules-only build of the retail policy with one registered tool source."""
+    source = api.client.post("/v1/tool-sources", json=source_body, headers=api.headers())
     assert source.status_code == 201, source.text
     policy = upload(api, "policy.md", POLICY.read_bytes())["id"]
     build = start(
@@ -398,42 +389,45 @@ def test_a_build_binds_the_tools_of_a_registered_tool_source(api: Api) -> None:
     )
     assert wait(api, build["id"])["status"] == "succeeded"
     spec = spec_from_data(get(api, f"/v1/builds/{build['id']}/spec"))
-    bound = {
-        tool.name: tool.binding.operation
-        for tool in spec.tools
-        if isinstance(tool.binding, OpenAPIBinding) and tool.binding.source == "retail"
-    }
-    assert bound.get("cancel_pending_order") == "cancel_pending_order", spec.tools
     report = BuildReport.model_validate(get(api, f"/v1/builds/{build['id']}/report"))
+    return spec, report
+
+
+def _bound_operations(spec: AgentSpec, source: str) -> dict[str, str]:
+    """Spec tool name → the operation (OpenAPI) or tool (MCP) of `source` it is bound to."""
+    bound: dict[str, str] = {}
+    for tool in spec.tools:
+        binding = tool.binding
+        if isinstance(binding, OpenAPIBinding) and binding.source == source:
+            bound[tool.name] = binding.operation
+        elif isinstance(binding, MCPBinding) and binding.source == source:
+            bound[tool.name] = binding.tool
+    return bound
+
+
+def test_a_build_binds_the_tools_of_a_registered_tool_source(api: Api) -> None:
+    document = create_retail_app(RetailStore(), None).openapi()
+    spec, report = _build_with_source(
+        api,
+        {
+            "name": "retail",
+            "kind": "openapi",
+            "document": document,
+            "base_url": "http://127.0.0.1:9",
+        },
+    )
+    bound = _bound_operations(spec, "retail")
+    assert bound.get("cancel_pending_order") == "cancel_pending_order", spec.tools
     assert {t.tool for t in report.tools if t.bound} >= {"cancel_pending_order"}
 
 
 def test_a_build_binds_the_tools_of_a_registered_mcp_server(api: Api) -> None:
     """An MCP server address registered as a tool source: its tools come bound to it."""
     with serve_mcp_http(RetailStore()) as url:
-        source = api.client.post(
-            "/v1/tool-sources",
-            json={"name": "retail_mcp", "kind": "mcp", "mcp": {"type": "http", "url": url}},
-            headers=api.headers(),
+        spec, _ = _build_with_source(
+            api, {"name": "retail_mcp", "kind": "mcp", "mcp": {"type": "http", "url": url}}
         )
-        assert source.status_code == 201, source.text
-        policy = upload(api, "policy.md", POLICY.read_bytes())["id"]
-        build = start(
-            api,
-            {
-                "goal": GOAL,
-                "material_ids": [policy],
-                "tool_source_ids": [source.json()["id"]],
-                "model": "none",
-            },
-        )
-        assert wait(api, build["id"])["status"] == "succeeded"
-    spec = spec_from_data(get(api, f"/v1/builds/{build['id']}/spec"))
-    bound = {
-        tool.name: tool.binding.tool
-        for tool in spec.tools
-        if isinstance(tool.binding, MCPBinding) and tool.binding.source == "retail_mcp"
-    }
+    bound = _bound_operations(spec, "retail_mcp")
     assert bound.get("cancel_pending_order") == "cancel_pending_order", spec.tools
     cancel = next(p for p in spec.procedures if "cancel" in p.id)
     called = {step.tool for step in cancel.steps if step.tool}
