@@ -9,8 +9,9 @@ twice. The service implements the journal on the database (`deputy.services.conv
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, get_args
 
 from deputy.domain.resources import EntryKind
@@ -74,3 +75,41 @@ class NamespacedJournal:
 
     async def append(self, entry: Entry) -> RecordedEntry:
         return await self._inner.append(replace(entry, key=self.prefix + entry.key))
+
+
+class MemoryJournal:
+    """A whole conversation's transcript in memory, turn by turn: the sandbox's journal (a
+    simulated conversation is never written to the conversation store). `start_turn` begins a
+    new turn; keys are unique per turn; `entries` is the transcript."""
+
+    def __init__(self) -> None:
+        self.entries: list[RecordedEntry] = []
+        self.turn_id = "turn_1"
+        self._ids = itertools.count(1)
+
+    def start_turn(self, turn_id: str) -> None:
+        self.turn_id = turn_id
+
+    def turn_entries(self, turn_id: str | None = None) -> list[RecordedEntry]:
+        wanted = turn_id or self.turn_id
+        return [e for e in self.entries if e.turn_id == wanted]
+
+    def recorded(self, key: str) -> RecordedEntry | None:
+        return next((e for e in self.turn_entries() if e.key == key), None)
+
+    async def append(self, entry: Entry) -> RecordedEntry:
+        earlier = self.recorded(entry.key)
+        if earlier is not None:
+            return earlier
+        recorded = RecordedEntry(
+            id=f"ent_{next(self._ids):06d}",
+            seq=len(self.entries) + 1,
+            turn_id=self.turn_id,
+            kind=entry.kind,
+            key=entry.key,
+            text=entry.text,
+            data=dict(entry.data),
+            created_at=datetime.now(UTC),
+        )
+        self.entries.append(recorded)
+        return recorded

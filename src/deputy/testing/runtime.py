@@ -1,54 +1,27 @@
-"""Fakes for runtime tests: a turn journal in memory and an event sink that collects."""
+"""Fakes for runtime tests: a turn journal that can crash on purpose and an event sink that
+collects."""
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-from deputy.runtime.journal import Entry, RecordedEntry
+from deputy.runtime.journal import Entry, MemoryJournal, RecordedEntry
 from deputy.runtime.ports import Passage
 
 
-class InMemoryJournal:
-    """`TurnJournal` over a list. `entries` is the whole transcript (every turn); `start_turn`
-    begins a new turn (keys are unique per turn); `crash_after(n)` makes the n-th next append
+class InMemoryJournal(MemoryJournal):
+    """`MemoryJournal` that can fail on purpose: `crash_after(n)` makes the n-th next append
     raise `SimulatedCrash` after it was stored, to test resumption."""
 
     def __init__(self) -> None:
-        self.entries: list[RecordedEntry] = []
-        self.turn_id = "turn_1"
-        self._ids = itertools.count(1)
+        super().__init__()
         self._crash_in: int | None = None
-
-    def start_turn(self, turn_id: str) -> None:
-        self.turn_id = turn_id
 
     def crash_after(self, appends: int) -> None:
         self._crash_in = appends
 
-    def turn_entries(self, turn_id: str | None = None) -> list[RecordedEntry]:
-        wanted = turn_id or self.turn_id
-        return [e for e in self.entries if e.turn_id == wanted]
-
-    def recorded(self, key: str) -> RecordedEntry | None:
-        return next((e for e in self.turn_entries() if e.key == key), None)
-
     async def append(self, entry: Entry) -> RecordedEntry:
-        earlier = self.recorded(entry.key)
-        if earlier is not None:
-            return earlier
-        recorded = RecordedEntry(
-            id=f"ent_{next(self._ids):06d}",
-            seq=len(self.entries) + 1,
-            turn_id=self.turn_id,
-            kind=entry.kind,
-            key=entry.key,
-            text=entry.text,
-            data=dict(entry.data),
-            created_at=datetime.now(UTC),
-        )
-        self.entries.append(recorded)
+        recorded = await super().append(entry)
         if self._crash_in is not None:
             self._crash_in -= 1
             if self._crash_in <= 0:
