@@ -16,6 +16,15 @@ from deputy.domain.spec.base import Identifier, Provenance, SpecModel, repeated
 ScenarioKind = Literal["happy_path", "edge_case", "adversarial", "regression"]
 Cooperation = Literal["cooperative", "impatient", "confused", "adversarial", "off_policy"]
 ExpectedOutcome = Literal["resolved", "escalated", "refused", "abandoned"]
+RewardComponent = Literal[
+    "DB", "ACTION", "COMMUNICATE", "NL_ASSERTION", "FORBIDDEN", "OUTCOME", "PROCEDURE", "GUARDRAIL"
+]
+"""The parts of a scenario's reward (tau2's `reward_basis`, extended): DB (the tool world's end
+state equals the one replaying `reference_actions` on a fresh copy gives), ACTION (every
+`expected_tool_calls` happened), COMMUNICATE (every `must_communicate` fact was said),
+NL_ASSERTION (the model-judged `judge` and `must_not` assertions hold), FORBIDDEN (no
+`forbidden_tool_calls` happened), OUTCOME, PROCEDURE, GUARDRAIL."""
+GuardrailStage = Literal["input", "output", "tool"]
 
 
 class CustomerBrief(SpecModel):
@@ -46,7 +55,27 @@ class ToolCallExpectation(SpecModel):
     arguments: dict[str, JsonValue] = Field(default_factory=dict)
 
 
+class GuardrailExpectation(SpecModel):
+    """A guardrail stage that must (`triggered`) or must not block or escalate in the
+    conversation: an injection attempt must be stopped at input; a legitimate request must not
+    be (a false positive)."""
+
+    stage: GuardrailStage
+    triggered: bool = True
+
+
 class ScenarioAssertions(SpecModel):
+    reference_actions: tuple[ToolCallExpectation, ...] = Field(
+        default=(),
+        description="Tool calls (all arguments given) that a correct agent's work amounts to: "
+        "replayed on a fresh copy of the tool world, they give the expected end state (DB).",
+    )
+    reward_basis: tuple[RewardComponent, ...] = Field(
+        default=(),
+        description="The reward components that count (their product is the reward); empty: "
+        "every component the scenario has an assertion for.",
+    )
+    guardrails: tuple[GuardrailExpectation, ...] = ()
     expected_tool_calls: tuple[ToolCallExpectation, ...] = ()
     forbidden_tool_calls: tuple[ToolCallExpectation, ...] = ()
     must_communicate: tuple[str, ...] = Field(
