@@ -122,6 +122,19 @@ class Settings(BaseSettings):
         'this host), as JSON: ["npx", "/opt/mcp/bin/orders-server"]. Matched exactly; empty: '
         "no stdio MCP servers.",
     )
+    sandbox_backends: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tool-backend simulations sandbox runs may name, as JSON: "
+        '{"retail": "examples.retail.sandbox:world_factory"} (key: `module:attribute` of a '
+        "world factory). API callers can only pick a key; empty: no simulations.",
+    )
+    sandbox_local_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Requests a sandbox run may have in flight on one local model at once "
+        "(other models: 4), across every run of the process.",
+    )
     worker_heartbeat_seconds: float = Field(default=2.0, gt=0)
     worker_dead_after_seconds: float = Field(default=10.0, gt=0)
 

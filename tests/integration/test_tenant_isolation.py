@@ -8,9 +8,23 @@ import re
 import time
 from typing import Any
 
+from deputy.testing import FunctionModel, reply
 from tests.integration.conftest import Api
+from tests.integration.retail_agent import serve_model
 
 SPEC = {"name": "Support", "goal": "Answer order questions."}
+SANDBOX_MODEL = "openai:isolation-test"
+SUITE = {
+    "name": "Secret A suite",
+    "scenarios": [
+        {
+            "id": "hello",
+            "title": "Secret A scenario",
+            "customer": {"persona": "A customer.", "goal": "Say hello."},
+            "script": ["Hello"],
+        }
+    ],
+}
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/agents/{agent_id}/versions"): {"spec": {**SPEC, "goal": "Hijacked"}},
     ("PATCH", "/v1/members/{member_id}"): {"role": "viewer"},
@@ -33,6 +47,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/builds"): {"goal": "by B", "material_ids": ["{material_id}"], "model": "none"},
     ("POST", "/v1/builds/{build_id}/changes"): {"text": "hijacked by B"},
     ("POST", "/v1/builds/{build_id}/agent"): {"name": "b-agent"},
+    ("POST", "/v1/sandbox/runs"): {
+        "agent_id": "{agent_id}",
+        "suite": SUITE,
+        "model": SANDBOX_MODEL,
+    },
 }
 
 
@@ -69,6 +88,7 @@ def snapshot(api: Api, key: str) -> str:
         "/v1/conversations",
         "/v1/queue",
         "/v1/builds",
+        "/v1/sandbox/runs",
     ):
         parts.append(
             re.sub(
@@ -126,15 +146,20 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
         json={"goal": "Secret A goal", "material_ids": [material["id"]], "model": "none"},
         headers=a,
     ).json()
+    serve_model(api, SANDBOX_MODEL, FunctionModel(lambda _: reply("Hello!"), name=SANDBOX_MODEL))
+    run = api.client.post(
+        "/v1/sandbox/runs",
+        json={"agent_id": agent["id"], "suite": SUITE, "model": SANDBOX_MODEL},
+        headers=a,
+    ).json()
     deadline = time.monotonic() + 120
-    while api.client.get(f"/v1/builds/{build['id']}", headers=a).json()["status"] in (
-        "queued",
-        "running",
-    ):
-        assert time.monotonic() < deadline, "A's build did not finish"
-        time.sleep(0.05)
+    for path in (f"/v1/builds/{build['id']}", f"/v1/sandbox/runs/{run['id']}"):
+        while api.client.get(path, headers=a).json()["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, f"A's {path} did not finish"
+            time.sleep(0.05)
     ids = {
         "build_id": build["id"],
+        "run_id": run["id"],
         "conversation_id": conversation["id"],
         "source_id": tool_source["id"],
         "name": "a-vllm",
@@ -178,6 +203,9 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
             conversation["id"],
             build["id"],
             "Secret A goal",
+            run["id"],
+            "Secret A suite",
+            "Secret A scenario",
         )
         sent = url + json.dumps(body)  # echoing what the caller sent reveals nothing
         for secret_value in (value for value in private if value not in sent):

@@ -28,6 +28,7 @@ from deputy.api.routes import (
     knowledge,
     materials,
     models,
+    sandbox,
     tools,
     workspaces,
 )
@@ -36,6 +37,7 @@ from deputy.observability.tracing import configure_tracing
 from deputy.services.build_runs import keep_resuming_builds, stop_builds
 from deputy.services.conversation_turns import keep_resuming
 from deputy.services.platform import Platform
+from deputy.services.sandbox_runs import keep_resuming_sandbox_runs, stop_sandbox_runs
 
 MULTIPART_OVERHEAD = 64 * 1024
 UPLOAD_PATHS = frozenset({"/v1/materials"})
@@ -57,18 +59,20 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if jobs is not None:
             jobs.start()
-        # Turns and builds a dead process left unfinished are run again, without delaying
-        # startup.
+        # Turns, builds and sandbox runs a dead process left unfinished are run again (runs
+        # from where they stopped), without delaying startup.
         resuming = asyncio.create_task(keep_resuming(platform))
         resuming_builds = asyncio.create_task(keep_resuming_builds(platform))
+        resuming_runs = asyncio.create_task(keep_resuming_sandbox_runs(platform))
         try:
             yield
         finally:
-            for task in (resuming, resuming_builds):
+            for task in (resuming, resuming_builds, resuming_runs):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await stop_builds()
+            await stop_sandbox_runs()
             if jobs is not None:
                 jobs.stop()
             await platform.models.aclose()
@@ -93,6 +97,7 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
         tools.router,
         conversations.router,
         builds.router,
+        sandbox.router,
     ):
         app.include_router(router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(conversation_ws.router, prefix="/v1")

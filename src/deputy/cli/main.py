@@ -1,5 +1,5 @@
-"""The `deputy` command line. Every command but `serve` and `quickstart` is a client of the
-HTTP API through `deputy.sdk`.
+"""The `deputy` command line. Every command but `serve`, `quickstart`, `worker` and `bench` (which
+run in this process) is a client of the HTTP API through `deputy.sdk`.
 
 Exit codes: 0 success, 1 other error, 2 usage or invalid request, 3 authentication or
 permission, 4 not found, 5 server (or the model it calls) unreachable or unavailable.
@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from deputy import __version__
 from deputy.cli import auth, server
 from deputy.cli.agents import agents_app
+from deputy.cli.bench import bench_app
 from deputy.cli.build import build, builds_app
 from deputy.cli.conversations import chat, conversations_app
 from deputy.cli.keys import keys_app
@@ -22,6 +23,7 @@ from deputy.cli.knowledge import knowledge_app
 from deputy.cli.materials import materials_app
 from deputy.cli.models import models_app
 from deputy.cli.output import exit_code_for, report_error
+from deputy.cli.sandbox import sandbox_app
 from deputy.cli.spec import spec_app
 from deputy.cli.state import state
 from deputy.cli.tools import tools_app
@@ -102,6 +104,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(tools_app, name="tools")
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(builds_app, name="builds")
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(bench_app, name="bench")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ IdKind = Literal[
     "turn",
     "bld",
     "bch",
+    "sbx",
 ]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -38,6 +38,8 @@ from deputy.domain.resources import (
     TurnResult,
     Workspace,
 )
+from deputy.domain.sandbox import SandboxRun, SandboxTrial
+from deputy.domain.sandbox_results import Comparison, Scorecard
 from deputy.sdk._calls import UNSET, Unset
 from deputy.sdk.aio import AsyncDeputyClient
 from deputy.sdk.client import DeputyClient
@@ -83,6 +85,7 @@ __all__ = [
     "BuildChange",
     "BuildProgress",
     "BuildReport",
+    "Comparison",
     "ConflictError",
     "Conversation",
     "ConversationEvent",
@@ -122,6 +125,9 @@ __all__ = [
     "RateLimitedError",
     "Readiness",
     "RetryPolicy",
+    "SandboxRun",
+    "SandboxTrial",
+    "Scorecard",
     "TranscriptEntry",
     "TranscriptPage",
     "TurnResult",

@@ -29,6 +29,7 @@ from deputy.sdk.credentials import resolve_credentials
 from deputy.sdk.errors import DeputyConnectionError
 from deputy.sdk.models import Health, Readiness
 from deputy.sdk.retry import RetryPolicy
+from deputy.sdk.sandbox import AsyncSandboxAPI
 from deputy.sdk.tools import AsyncToolCallsAPI, AsyncToolSourcesAPI
 from deputy.sdk.transfer import (
     Destination,
@@ -426,6 +427,7 @@ class AsyncDeputyClient:
         self.conversations = AsyncConversationsAPI(self._http)
         self.queue = AsyncQueueAPI(self._http)
         self.builds = AsyncBuildsAPI(self._http)
+        self.sandbox = AsyncSandboxAPI(self._http)
 
     @classmethod
     def from_env(cls, **options: Any) -> AsyncDeputyClient:

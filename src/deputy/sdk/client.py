@@ -30,6 +30,7 @@ from deputy.sdk.credentials import resolve_credentials
 from deputy.sdk.errors import DeputyConnectionError
 from deputy.sdk.models import Health, Readiness
 from deputy.sdk.retry import RetryPolicy
+from deputy.sdk.sandbox import SandboxAPI
 from deputy.sdk.tools import ToolCallsAPI, ToolSourcesAPI
 from deputy.sdk.transfer import (
     Destination,
@@ -453,6 +454,7 @@ class DeputyClient:
         self.conversations = ConversationsAPI(self._http)
         self.queue = QueueAPI(self._http)
         self.builds = BuildsAPI(self._http)
+        self.sandbox = SandboxAPI(self._http)
 
     @classmethod
     def from_env(cls, **options: Any) -> DeputyClient:

@@ -311,7 +311,8 @@ async def _keep_renewed(lease: BuildLease, work: asyncio.Task[pipeline.BuildResu
             return
 
 
-async def _stop(*tasks: asyncio.Task[object]) -> None:
+async def stop_tasks(*tasks: asyncio.Task[object]) -> None:
+    """Cancel `tasks` and wait until each has ended."""
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -354,18 +355,18 @@ async def _run(platform: Platform, workspace_id: str, build_id: str) -> None:
     try:
         result = await work
     except asyncio.CancelledError:
-        await _stop(writer, renewing)
+        await stop_tasks(writer, renewing)
         current = asyncio.current_task()
         if lease.lost and (current is None or not current.cancelling()):
             return  # another process has the build now
         await run_db(db, lease.release)
         raise
     except Exception as exc:
-        await _stop(writer, renewing)
+        await stop_tasks(writer, renewing)
         log.warning("build failed", extra={"build_id": build_id}, exc_info=True)
         await run_db(db, lease.fail, error_of(exc), progress.latest)
         return
-    await _stop(writer, renewing)
+    await stop_tasks(writer, renewing)
     if not await run_db(db, lease.succeed, result, progress.latest):
         log.warning("build finished after its lease was lost", extra={"build_id": build_id})
 
@@ -390,7 +391,7 @@ async def stop_builds() -> None:
     """Cancel the builds this process runs (at shutdown); their leases are released, so the
     next process to look resumes them."""
     running = _RUNNING.get(asyncio.get_running_loop(), {})
-    await _stop(*running.values())
+    await stop_tasks(*running.values())
 
 
 def _orphaned(db: Database) -> list[tuple[str, str]]:

@@ -34,7 +34,7 @@ def _json(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _record(row: t.ToolCallRow) -> CallRecord:
+def call_record(row: t.ToolCallRow) -> CallRecord:
     return CallRecord(
         id=row.id,
         workspace_id=row.workspace_id,
@@ -121,7 +121,7 @@ class SqlCallLedger:
         try:
             with self._db.tenant_session(self.workspace_id) as session:
                 session.add(row)
-            return _record(row), True
+            return call_record(row), True
         except IntegrityError:
             if call.idempotency_key is None:
                 raise
@@ -135,7 +135,7 @@ class SqlCallLedger:
             row = session.scalar(
                 select(t.ToolCallRow).where(t.ToolCallRow.idempotency_key == idempotency_key)
             )
-            return _record(row) if row is not None else None
+            return call_record(row) if row is not None else None
 
     def _begin_attempt(self, call_id: str) -> CallRecord:
         with self._db.tenant_session(self.workspace_id) as session:
@@ -144,7 +144,7 @@ class SqlCallLedger:
                 raise KeyError(call_id)
             row.attempts += 1
             session.flush()
-            return _record(row)
+            return call_record(row)
 
     def finish_sync(self, call_id: str, finish: CallFinish) -> CallRecord:
         with self._db.tenant_session(self.workspace_id) as session:
@@ -161,7 +161,7 @@ class SqlCallLedger:
             row.finished_at = finish.finished_at
             row.duration_ms = finish.duration_ms
             session.flush()
-            return _record(row)
+            return call_record(row)
 
     def _refuse(
         self, call: CallStart, code: ResultCode, error: str, details: dict[str, Any]
@@ -175,7 +175,7 @@ class SqlCallLedger:
         row.duration_ms = 0
         with self._db.tenant_session(self.workspace_id) as session:
             session.add(row)
-        return _record(row)
+        return call_record(row)
 
     def _count(self, workspace_id: str, conversation_id: str, tool: str) -> int:
         with self._db.tenant_session(workspace_id) as session:
@@ -195,7 +195,7 @@ class SqlCallLedger:
 
 
 def _resource(row: t.ToolCallRow) -> r.ToolCallInfo:
-    return r.ToolCallInfo.model_validate(_record(row), from_attributes=True)
+    return r.ToolCallInfo.model_validate(call_record(row), from_attributes=True)
 
 
 def list_tool_calls(

@@ -480,3 +480,64 @@ class BuildChange(TenantOwned, Base):
     affected_scenarios: Mapped[list[str]]
     questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- sandbox ---
+
+
+class SandboxRun(TenantOwned, Base):
+    """A sandbox run: one agent version against a scenario suite, `trials` times each, in a
+    tool world made only of sandbox targets (`world`: spec source -> target). Where it is
+    (`queued`, `running`, then `succeeded`, `failed` or `cancelled`), its progress, and at the
+    end its scorecard. `suite` is the whole suite given (or the build's); `scenario_ids` the
+    subset run (empty: all). `lease_owner`/`lease_expires_at` let one process at a time run it;
+    `attempts` counts the runs started. Each finished trial is a `sandbox_trials` row."""
+
+    __tablename__ = "sandbox_runs"
+    __table_args__ = (Index("ix_sandbox_runs_status", "status", "lease_expires_at"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), index=True)
+    agent_version: Mapped[int] = mapped_column(Integer)
+    build_id: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))  # queued | running | succeeded | ...
+    suite: Mapped[dict[str, Any]]
+    suite_sha256: Mapped[str] = mapped_column(String(64))
+    scenario_ids: Mapped[list[str]]
+    trials: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(200))
+    customer_model: Mapped[str | None] = mapped_column(String(200))
+    judge_model: Mapped[str | None] = mapped_column(String(200))
+    world: Mapped[dict[str, Any]]
+    world_description: Mapped[dict[str, Any]]
+    progress: Mapped[dict[str, Any]]
+    scorecard: Mapped[dict[str, Any] | None]
+    error: Mapped[dict[str, Any] | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_key_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class SandboxTrial(TenantOwned, Base):
+    """One finished trial of a sandbox run (a `TrialResult` as JSON in `result`), inserted
+    once and never updated: a resumed run skips the trials it finds here. `position` orders
+    them by the suite's scenario order, then trial number."""
+
+    __tablename__ = "sandbox_trials"
+    __table_args__ = (UniqueConstraint("run_id", "position"),)
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("sandbox_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    scenario_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    trial: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[bool]
+    termination: Mapped[str] = mapped_column(String(20))
+    result: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
