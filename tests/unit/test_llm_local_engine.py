@@ -297,6 +297,7 @@ def test_the_request_body_follows_the_request(engine: LocalEngine) -> None:
         ),
         max_tokens=64,
         temperature=0.7,
+        seed=11,
         stop=("\n\n",),
     )
     body = model(engine).chat_body(request)
@@ -313,9 +314,11 @@ def test_the_request_body_follows_the_request(engine: LocalEngine) -> None:
         "tool_call_id": "c1",
     }
     assert (body["max_tokens"], body["temperature"], body["stop"]) == (64, 0.7, ["\n\n"])
+    assert body["seed"] == 11
     assert "grammar" not in body
     defaults = model(engine).chat_body(ask())
     assert (defaults["temperature"], defaults["max_tokens"]) == (0.0, 1024)
+    assert "seed" not in defaults
 
 
 def test_native_tools_are_refused_with_advice(engine: LocalEngine) -> None:

@@ -151,7 +151,7 @@ def ask(text: str = "Hi", **kwargs: Any) -> ModelRequest:
 def test_free_text_request_and_response() -> None:
     server = FakeOpenAI(completion("Hello!", usage=(12, 5, 4)))
     harness = Harness(server)
-    response = harness.request(ask(max_tokens=20, temperature=0.5, stop=("END",)))
+    response = harness.request(ask(max_tokens=20, temperature=0.5, seed=7, stop=("END",)))
     assert response.text == "Hello!"
     assert response.model == "openai:gpt-4o"
     assert (response.usage.input_tokens, response.usage.output_tokens) == (12, 5)
@@ -165,6 +165,7 @@ def test_free_text_request_and_response() -> None:
     ]
     assert body["max_completion_tokens"] == 20
     assert body["temperature"] == 0.5
+    assert body["seed"] == 7
     assert body["stop"] == ["END"]
     assert server.headers[0]["authorization"] == "Bearer sk-test"
     (event,) = harness.sink.events

@@ -113,7 +113,7 @@ def test_the_request_carries_the_brief_a_small_token_budget_and_the_seed() -> No
     assert request.messages[0].role == "system"
     assert request.messages[0].content == customer_system_prompt(retail_brief())
     assert request.max_tokens == MAX_TOKENS and request.temperature == 0.0
-    assert request.metadata == {"run_id": "r1", "seed": "7"}
+    assert request.metadata == {"run_id": "r1", "seed": "7"} and request.seed == 7
     assert turn == CustomerTurn("Hi, I'd like to exchange two items from an order.", calls=1)
 
 

@@ -61,6 +61,7 @@ class ModelRequest:
     schema_name: str = "response"
     max_tokens: int | None = None
     temperature: float | None = None
+    seed: int | None = None  # sampling seed, where the provider supports one
     stop: tuple[str, ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)  # workspace/agent/conversation ids
 

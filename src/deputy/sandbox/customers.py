@@ -49,9 +49,9 @@ class ScriptedCustomer:
 class SimulatedCustomer:
     """A customer played by `model` from `brief`. The brief's `opening`, when given, is the
     first message verbatim (no model call). A reply with nothing to say (empty, or the agent's
-    last line copied) is retried once, then the conversation ends as out of scope. `seed`
-    goes with every request's metadata so usage records and traces tell the trials apart
-    (`ModelRequest` has no sampling seed)."""
+    last line copied) is retried once, then the conversation ends as out of scope. `seed` is
+    the requests' sampling seed (so a retry that samples is reproducible too) and goes with
+    their metadata, so usage records and traces tell the trials apart."""
 
     def __init__(
         self,
@@ -77,6 +77,7 @@ class SimulatedCustomer:
             messages=(Message.system(self.system_prompt), *conversation(transcript)),
             max_tokens=self.max_tokens,
             temperature=self.temperature,
+            seed=self.seed,
             metadata=self.metadata,
         )
 

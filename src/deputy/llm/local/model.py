@@ -133,6 +133,8 @@ class LocalModel:
         }
         if request.stop:
             body["stop"] = list(request.stop)
+        if request.seed is not None:
+            body["seed"] = request.seed
         if request.response_schema is not None:
             body["grammar"] = grammar_for_schema(request.response_schema)
         return body

@@ -107,6 +107,8 @@ def to_settings(request: ModelRequest, *, timeout: float | None) -> ModelSetting
         settings["max_tokens"] = request.max_tokens
     if request.temperature is not None:
         settings["temperature"] = request.temperature
+    if request.seed is not None:
+        settings["seed"] = request.seed
     if request.stop:
         settings["stop_sequences"] = list(request.stop)
     if request.tools:
