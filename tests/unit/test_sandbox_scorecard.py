@@ -158,7 +158,14 @@ def test_a_run_without_results_is_an_empty_card() -> None:
 
 def test_rendered_scorecard_shows_rates_intervals_rows_cost_and_latency() -> None:
     results = [
-        result("cancel_order", 0, True, seconds=12.0, agent_usage=UsageTotals(cost_usd=0.01)),
+        result(
+            "cancel_order",
+            0,
+            True,
+            seconds=12.0,
+            agent_usage=UsageTotals(calls=3, input_tokens=900, output_tokens=60, cost_usd=0.01),
+            customer_usage=UsageTotals(calls=2, input_tokens=400, output_tokens=40),
+        ),
         result("cancel_order", 1, False, checks=(failed("communicate"),), seconds=14.0),
         result("return_items", 0, True, seconds=9.0, turn_seconds=(1.5,)),
         result("return_items", 1, True, seconds=11.0, turn_seconds=(2.5,)),
@@ -174,6 +181,8 @@ def test_rendered_scorecard_shows_rates_intervals_rows_cost_and_latency() -> Non
     assert "✓✗" in cancel and "$0.0100" in cancel and "communicate: 1" in cancel
     assert "✓✓" in next(line for line in lines if line.startswith("return_items"))
     assert "cost: total $0.0100" in text
+    assert "(agent: 3 calls, 900 in / 60 out tokens, customer: 2 calls, 400 in / 40 out" in text
+    assert "judge:" not in text  # no judge calls
     assert "latency: conversation mean 11.5s" in text and "turn p50 2.00s" in text
 
 

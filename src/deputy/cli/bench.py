@@ -132,9 +132,9 @@ def tau2(
     ] = None,
 ) -> None:
     """Run a tau2 domain's tasks through Deputy and score them with tau2's reward semantics."""
-    world = _backend(domain_dir, backend)
     bar = _Bar()
     try:
+        world = _backend(domain_dir, backend)
         if oracle:
             with bar.progress:
                 report = asyncio.run(

@@ -166,11 +166,19 @@ def render_scorecard(card: Scorecard) -> str:
         lines.append(
             "outcomes: " + ", ".join(f"{name} {count}" for name, count in card.outcomes.items())
         )
-    agent = card.cost.agent
+    roles = ", ".join(
+        f"{name}: {usage.calls} calls, {usage.input_tokens} in / {usage.output_tokens} out tokens"
+        for name, usage in (
+            ("agent", card.cost.agent),
+            ("customer", card.cost.customer),
+            ("judge", card.cost.judge),
+        )
+        if usage.calls
+    )
     lines.append(
         f"cost: total {_usd(card.cost.total_usd)}, "
-        f"per conversation {_usd(card.cost.mean_per_conversation_usd)} "
-        f"(agent: {agent.calls} calls, {agent.input_tokens} in / {agent.output_tokens} out tokens)"
+        f"per conversation {_usd(card.cost.mean_per_conversation_usd)}"
+        + (f" ({roles})" if roles else "")
     )
     latency = card.latency
     lines.append(
