@@ -545,6 +545,13 @@ def test_two_runs_compare_and_another_workspace_sees_neither(
         headers=api.headers(),
     )
     assert "different suites" in error(different, 422, "validation_error")["message"]
+    reseeded = wait(api, start(api, {**body, "seed": 5})["id"])
+    other_seed = api.client.get(
+        "/v1/sandbox/comparisons",
+        params={"baseline": baseline["id"], "candidate": reseeded["id"]},
+        headers=api.headers(),
+    )
+    assert "different seeds" in error(other_seed, 422, "validation_error")["message"]
     held = insert_run(
         api,
         agent_id,

@@ -279,6 +279,7 @@ def run_scorecard(platform: Platform, principal: Principal, run_id: str) -> Scor
 @dataclass(frozen=True)
 class _Finished:
     suite_sha256: str
+    seed: int
     results: list[TrialResult]
 
 
@@ -290,14 +291,15 @@ def _finished(session: Session, run_id: str) -> _Finished:
         .order_by(t.SandboxTrial.position)
     )
     results = [TrialResult.model_validate(data) for data in session.scalars(query)]
-    return _Finished(row.suite_sha256, results)
+    return _Finished(row.suite_sha256, row.seed, results)
 
 
 def compare_runs(
     platform: Platform, principal: Principal, baseline_id: str, candidate_id: str
 ) -> Comparison:
     """Candidate against baseline: both must have succeeded (`Conflict`) over the same suite
-    (`ValidationFailed`); the scenarios only one of them ran are listed apart."""
+    with the same seed, so both versions met the same customers (`ValidationFailed`); the
+    scenarios only one of them ran are listed apart."""
     with tenant(platform, principal, "agents:read") as session:
         baseline = _finished(session, baseline_id)
         candidate = _finished(session, candidate_id)
@@ -305,6 +307,11 @@ def compare_runs(
         raise ValidationFailed(
             "the two runs ran different suites: compare runs of the same suite",
             details={"baseline": baseline_id, "candidate": candidate_id},
+        )
+    if baseline.seed != candidate.seed:
+        raise ValidationFailed(
+            "the two runs used different seeds: compare runs with the same seed",
+            details={"baseline_seed": baseline.seed, "candidate_seed": candidate.seed},
         )
     return compare(baseline.results, candidate.results)
 
