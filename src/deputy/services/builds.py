@@ -40,7 +40,8 @@ from deputy.domain.spec import (
 from deputy.domain.tenancy import Principal
 from deputy.services import agents
 from deputy.services.access import require, tenant
-from deputy.services.build_runs import build_model, run_db, source_tools, start_build
+from deputy.services.build_runs import build_model, source_tools, start_build
+from deputy.services.leased_jobs import run_db
 from deputy.services.pagination import paginate
 from deputy.services.platform import Platform
 from deputy.store import tables as t

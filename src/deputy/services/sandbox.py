@@ -27,8 +27,8 @@ from deputy.domain.spec import spec_from_data
 from deputy.domain.tenancy import Principal
 from deputy.sandbox.compare import compare
 from deputy.services.access import require, tenant
-from deputy.services.build_runs import run_db
 from deputy.services.builds import succeeded_row
+from deputy.services.leased_jobs import run_db
 from deputy.services.models import resolve_model
 from deputy.services.pagination import decode_cursor, encode_cursor, paginate
 from deputy.services.platform import Platform
