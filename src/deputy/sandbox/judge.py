@@ -10,7 +10,7 @@ never satisfies the schema) fails the check: an unverified assertion is never a 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deputy.domain.sandbox_results import CheckKind, CheckResult, TranscriptMessage
@@ -19,12 +19,9 @@ from deputy.llm.structured import StructuredModel, StructuredPolicy
 from deputy.llm.types import (
     Message,
     Model,
-    ModelCapabilities,
     ModelRequest,
-    ModelResponse,
-    StreamChunk,
-    Usage,
 )
+from deputy.sandbox.models import TalliedModel
 from deputy.sandbox.ports import Judgement
 
 REASONING_CHARS = 600
@@ -79,14 +76,14 @@ class ModelJudge:
         assertions: Sequence[tuple[CheckKind, str]],
         transcript: Sequence[TranscriptMessage],
     ) -> Judgement:
-        metered = _Metered(self.model)
+        metered = TalliedModel(self.model)
         structured = StructuredModel(metered, StructuredPolicy(max_attempts=2))
         rendered = render_transcript(transcript, self.max_transcript_chars)
         checks = [
             await self._check(structured, kind, assertion, rendered)
             for kind, assertion in assertions
         ]
-        return Judgement(tuple(checks), usage=metered.usage, calls=metered.calls)
+        return Judgement(tuple(checks), usage=metered.tally.usage, calls=metered.tally.calls)
 
     async def _check(
         self, model: Model, kind: CheckKind, assertion: str, rendered: str
@@ -185,35 +182,3 @@ def _render(message: TranscriptMessage) -> str:
     else:
         return ""
     return line if len(line) <= LINE_CHARS else f"{line[: LINE_CHARS - 15]} [... cut ...]"
-
-
-class _Metered:
-    """`model`, counting the calls and usage of every attempt (the structured layer's retries
-    and failed attempts included)."""
-
-    def __init__(self, model: Model) -> None:
-        self.inner = model
-        self.calls = 0
-        self.usage = Usage()
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def capabilities(self) -> ModelCapabilities:
-        return self.inner.capabilities
-
-    async def request(self, request: ModelRequest) -> ModelResponse:
-        self.calls += 1
-        response = await self.inner.request(request)
-        self.usage += response.usage
-        return response
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
-        """Streamed calls are metered from their final chunk."""
-        self.calls += 1
-        async for chunk in self.inner.stream(request):
-            if chunk.response is not None:
-                self.usage += chunk.response.usage
-            yield chunk

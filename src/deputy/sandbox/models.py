@@ -74,7 +74,8 @@ class Tally:
 
 
 class TalliedModel:
-    """Counts the calls and tokens of one role in one trial."""
+    """Counts the calls and tokens of one role in one trial; a call that failed counts as a
+    call (its tokens are unknown)."""
 
     def __init__(self, model: Model) -> None:
         self.inner = model
@@ -89,15 +90,15 @@ class TalliedModel:
         return self.inner.capabilities
 
     async def request(self, request: ModelRequest) -> ModelResponse:
-        response = await self.inner.request(request)
         self.tally.calls += 1
+        response = await self.inner.request(request)
         self.tally.usage = self.tally.usage + response.usage
         return response
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
+        self.tally.calls += 1
         async for chunk in self.inner.stream(request):
             if chunk.response is not None:
-                self.tally.calls += 1
                 self.tally.usage = self.tally.usage + chunk.response.usage
             yield chunk
 
