@@ -18,12 +18,11 @@ from deputy.llm.types import (
 )
 
 
-class LimitedModel:
-    """`model` behind a semaphore: at most the limit's number of requests at once."""
+class _Wrapper:
+    """A model that passes its name and capabilities through from `inner`."""
 
-    def __init__(self, model: Model, gate: asyncio.Semaphore) -> None:
+    def __init__(self, model: Model) -> None:
         self.inner = model
-        self._gate = gate
 
     @property
     def name(self) -> str:
@@ -32,6 +31,14 @@ class LimitedModel:
     @property
     def capabilities(self) -> ModelCapabilities:
         return self.inner.capabilities
+
+
+class LimitedModel(_Wrapper):
+    """`model` behind a semaphore: at most the limit's number of requests at once."""
+
+    def __init__(self, model: Model, gate: asyncio.Semaphore) -> None:
+        super().__init__(model)
+        self._gate = gate
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         async with self._gate:
@@ -73,21 +80,13 @@ class Tally:
     usage: Usage = field(default_factory=Usage)
 
 
-class TalliedModel:
+class TalliedModel(_Wrapper):
     """Counts the calls and tokens of one role in one trial; a call that failed counts as a
     call (its tokens are unknown)."""
 
     def __init__(self, model: Model) -> None:
-        self.inner = model
+        super().__init__(model)
         self.tally = Tally()
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def capabilities(self) -> ModelCapabilities:
-        return self.inner.capabilities
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         self.tally.calls += 1
@@ -103,22 +102,14 @@ class TalliedModel:
             yield chunk
 
 
-class AttributedModel:
+class AttributedModel(_Wrapper):
     """`model` with `metadata` on every request: a sandbox run's model calls are metered to its
     workspace and agent, the run standing for the conversation (a trial's own conversation is
     in memory only)."""
 
     def __init__(self, model: Model, metadata: Mapping[str, str]) -> None:
-        self.inner = model
+        super().__init__(model)
         self._metadata = dict(metadata)
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def capabilities(self) -> ModelCapabilities:
-        return self.inner.capabilities
 
     def _attributed(self, request: ModelRequest) -> ModelRequest:
         return replace(request, metadata={**request.metadata, **self._metadata})
