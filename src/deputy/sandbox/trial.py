@@ -300,6 +300,25 @@ async def _judge(
     return await ModelJudge(setup.judge).judge(assertions, transcript)
 
 
+async def _end_state(
+    setup: TrialSetup, scenario: Scenario, world: ToolWorld
+) -> tuple[bool | None, str]:
+    """Whether the world ended where the scenario's reference actions lead a fresh copy (None:
+    not compared). The reference state is computed once per scenario."""
+    assertions = scenario.assertions
+    if not assertions.reference_actions and "DB" not in assertions.reward_basis:
+        return None, ""
+    actual = await world.state()
+    if scenario.id not in setup.expected_states:
+        setup.expected_states[scenario.id] = await expected_state(
+            setup.world, assertions.reference_actions
+        )
+    expected = setup.expected_states[scenario.id]
+    if actual is None or expected is None:
+        return None, "the tool world's state cannot be observed"
+    return states_match(actual, expected)
+
+
 async def run_trial(setup: TrialSetup, scenario: Scenario, trial: int, seed: int) -> TrialResult:
     """Run and evaluate one trial. A failure to run is a result too (termination `error`)."""
     started = time.monotonic()
@@ -322,20 +341,7 @@ async def run_trial(setup: TrialSetup, scenario: Scenario, trial: int, seed: int
         outcome, _evidence = conversation_outcome(
             setup.spec, state, escalated=escalated, declared=declared
         )
-        db_match: bool | None = None
-        db_detail = ""
-        assertions = scenario.assertions
-        if assertions.reference_actions or "DB" in assertions.reward_basis:
-            actual = await world.state()
-            if scenario.id not in setup.expected_states:
-                setup.expected_states[scenario.id] = await expected_state(
-                    setup.world, assertions.reference_actions
-                )
-            expected = setup.expected_states[scenario.id]
-            if actual is not None and expected is not None:
-                db_match, db_detail = states_match(actual, expected)
-            else:
-                db_detail = "the tool world's state cannot be observed"
+        db_match, db_detail = await _end_state(setup, scenario, world)
         judged = await _judge(setup, scenario, talk.lines)
         evidence = TrialEvidence(
             transcript=tuple(talk.lines),
