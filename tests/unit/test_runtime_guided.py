@@ -174,6 +174,19 @@ def test_the_model_extracts_what_the_rules_cannot_and_invented_values_are_droppe
     assert conversation.state.guided.step_id == "ask_items"
 
 
+def test_the_agents_own_name_is_not_the_customers_and_a_one_word_answer_fills_a_name() -> None:
+    """Found by the sandbox: "Hello, Robin. I'm Yusuf Rossi" made the small model read Robin
+    (the agent) as the first name, and "Yusuf" alone was then not accepted as the answer."""
+    brain = Brain(route="authenticate_user", slots={"first_name": "Robin", "last_name": "Rossi"})
+    conversation = Conversation(brain.model())
+    first = conversation.say("Hello, Robin. I'm Yusuf Rossi in zip code 19122.")
+    assert first.text.endswith("What is your first name?")
+    assert conversation.state.guided.slots == {"last_name": "Rossi", "zip": "19122"}
+    conversation.say("Yusuf")  # (not a customer of the fake backend: the lookup fails)
+    [lookup] = [r for r in conversation.ledger.records.values() if r.tool.endswith("name_zip")]
+    assert lookup.arguments == {"first_name": "Yusuf", "last_name": "Rossi", "zip": "19122"}
+
+
 def test_an_answer_that_does_not_match_the_pattern_is_asked_again() -> None:
     brain = Brain(route="return_order_items", slots={"order_id": "W12"})
     conversation = Conversation(brain.model(), state=authenticated())

@@ -116,6 +116,24 @@ def test_values_read_without_the_model(
     assert read_plainly(the_shape, text, taken, answering=True) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Yusuf", "Yusuf"),
+        ("My last name is Garcia.", "Garcia"),
+        ("It's Kovacs!", "Kovacs"),
+        ("ok", None),
+        ("Why?", None),
+        ("Yusuf Rossi, 19122", None),
+        ("19122", None),
+        ("Rossi", None),  # already the value of another slot
+    ],
+)
+def test_a_one_word_answer_to_a_text_question_is_the_value(text: str, expected: str | None) -> None:
+    assert read_plainly(shape(), text, {"Rossi"}, answering=True) == expected
+    assert read_plainly(shape(), text, set(), answering=False) is None
+
+
 def test_values_that_are_not_asked_for_are_not_guessed_from_numbers_or_yes() -> None:
     assert read_plainly(shape(type="integer"), "order 2 of 3", set(), answering=True) is None
     assert read_plainly(shape(type="integer"), "I want 3", set(), answering=False) is None

@@ -164,6 +164,12 @@ class GuidedRun:
             then=then["procedure"] if then else None,
         )
 
+    def names_the_agent(self, value: JsonValue) -> bool:
+        """Whether a value is the agent's own name ("Hello, Robin" does not make Robin the
+        customer's name)."""
+        name = self.ctx.spec.persona.name
+        return isinstance(value, str) and value.strip().casefold() == name.strip().casefold()
+
     async def prefill(self, procedure: Procedure, text: str) -> dict[str, JsonValue]:
         """Customer slots the message that starts `procedure` already gives: read plainly where
         possible, then one question to the model for the rest (values it did not see in the
@@ -187,6 +193,8 @@ class GuidedRun:
             value = validate(shape, raw.get(shape.id))
             taken = taken_values(found)
             if value is None or not grounded(shape, value, text, strict=True):
+                continue
+            if self.names_the_agent(value):
                 continue
             if (isinstance(value, str) and value in taken) or (
                 isinstance(value, list) and taken & {v for v in value if isinstance(v, str)}

@@ -2,9 +2,10 @@
 customer's text without a model, and whether a value is valid and was really said.
 
 Reading without a model is done only where it is reliable: an email address, a date, a number, a
-slot's own `pattern`, an enum value named in the text, and ids (tokens with four digits or more)
-for slots named `…_id` / `…_ids` (whose values must be single tokens with a digit). A value
-the model extracts must pass the same validation, and must be *grounded*: the customer said it
+slot's own `pattern`, an enum value named in the text, ids (tokens with four digits or more)
+for slots named `…_id` / `…_ids` (whose values must be single tokens with a digit), and a
+one-word answer to the question asking for a text slot ("Yusuf", "My last name is Rossi."). A
+value the model extracts must pass the same validation, and must be *grounded*: the customer said it
 (strictly: verbatim, when the slot was not asked for; loosely: sharing a word with the answer,
 when it was)."""
 
@@ -32,6 +33,17 @@ _ID = re.compile(r"#?[A-Za-z0-9_-]*\d{4,}[A-Za-z0-9_-]*")
 _ID_LIKE = re.compile(r"#?[A-Za-z0-9_-]*\d[A-Za-z0-9_-]*")
 _EDGES = "\"'.,;:!?()[]{}<>"
 _WORD = re.compile(r"[^\W_]{2,}")
+_LEAD_IN = re.compile(
+    r"^(?:(?:my|the|his|her|our)\s+[\w ]{1,30}?\s+(?:is|=)|it'?s|it\s+is|that'?s|sure,?)\s+",
+    re.IGNORECASE,
+)
+_ONE_WORD = re.compile(r"[^\W\d_][\w'-]*")
+# fmt: off
+_CHATTER = frozenset((
+    "hi", "hello", "hey", "ok", "okay", "sure", "thanks", "what", "why", "how", "help", "please",
+    "sorry", "no", "yes", "yeah", "nope", "maybe", "idk", "nothing", "none",
+))
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -152,7 +164,18 @@ def read_plainly(
     if slot.type == "boolean" and answering:
         plain = plain_yes_no(text)
         return None if plain == "unclear" else plain == "yes"
+    if slot.type == "string" and slot.pattern is None and answering:
+        return one_word_answer(text, taken)
     return None
+
+
+def one_word_answer(text: str, taken: Collection[str]) -> str | None:
+    """The single word the customer answered with ("Yusuf", "My last name is Rossi."), unless
+    it is conversation rather than a value ("ok", "why?") or fills another slot already."""
+    answer = _LEAD_IN.sub("", text.strip().strip(_EDGES).strip())
+    if not _ONE_WORD.fullmatch(answer) or answer.lower() in _CHATTER:
+        return None
+    return None if answer in taken else answer
 
 
 def _number(text: str) -> int | float:

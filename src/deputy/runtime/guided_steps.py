@@ -57,7 +57,9 @@ async def _answer(run: GuidedRun, procedure: Procedure, step: Step, shape: SlotS
         run.failed = True
         return None
     value = validate(shape, raw.get(shape.id))
-    return value if value is not None and grounded(shape, value, text, strict=False) else None
+    if value is None or run.names_the_agent(value):
+        return None
+    return value if grounded(shape, value, text, strict=False) else None
 
 
 async def ask(run: GuidedRun, procedure: Procedure, step: Step, resumed: bool) -> Outcome:
