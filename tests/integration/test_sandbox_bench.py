@@ -16,7 +16,7 @@ import pytest
 
 from tests.processes import REPO, SHARED_DATA, base_env
 
-pytestmark = [pytest.mark.integration, pytest.mark.acceptance]
+pytestmark = [pytest.mark.integration, pytest.mark.acceptance, pytest.mark.timeout(900)]
 
 RETAIL = SHARED_DATA / "tau2-bench" / "data" / "tau2" / "domains" / "retail"
 GROUND_TRUTH = REPO / "examples" / "retail" / "tau2_expected_states.json"
