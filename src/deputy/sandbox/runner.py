@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from deputy.domain.sandbox import MAX_TRIALS
 from deputy.domain.sandbox_results import TrialResult
 from deputy.domain.scenarios import Scenario, ScenarioSuite
 from deputy.domain.spec import AgentSpec
@@ -22,8 +23,6 @@ from deputy.runtime.ports import Retriever
 from deputy.sandbox.models import ModelLimits
 from deputy.sandbox.ports import Customer, WorldFactory
 from deputy.sandbox.trial import Price, TrialSetup, run_trial, trial_seed
-
-MAX_TRIALS = 10
 
 __all__ = [
     "MAX_TRIALS",
