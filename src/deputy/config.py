@@ -135,6 +135,18 @@ class Settings(BaseSettings):
         description="Requests a sandbox run may have in flight on one local model at once "
         "(other models: 4), across every run of the process.",
     )
+    canary_check_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often canaries under `auto_with_rollback` are checked against their "
+        "rollback triggers and SLOs (and promoted when they have proven themselves).",
+    )
+    improvement_interval_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="How often the improvement loop runs by itself for each deployed agent "
+        "(0: only on demand).",
+    )
     worker_heartbeat_seconds: float = Field(default=2.0, gt=0)
     worker_dead_after_seconds: float = Field(default=10.0, gt=0)
 

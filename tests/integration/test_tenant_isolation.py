@@ -47,6 +47,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/builds"): {"goal": "by B", "material_ids": ["{material_id}"], "model": "none"},
     ("POST", "/v1/builds/{build_id}/changes"): {"text": "hijacked by B"},
     ("POST", "/v1/builds/{build_id}/agent"): {"name": "b-agent"},
+    ("POST", "/v1/proposals"): {"agent_id": "{agent_id}", "version": 1, "title": "by B"},
+    ("POST", "/v1/proposals/{proposal_id}/reviews"): {"kind": "approve", "body": "by B"},
+    ("POST", "/v1/agents/{agent_id}/deployments"): {"version": 1},
+    ("POST", "/v1/deployments/{deployment_id}/rollback"): {"reason": "by B"},
+    ("POST", "/v1/improvement/runs"): {"agent_id": "{agent_id}", "model": SANDBOX_MODEL},
     ("POST", "/v1/sandbox/runs"): {
         "agent_id": "{agent_id}",
         "suite": SUITE,
@@ -89,6 +94,9 @@ def snapshot(api: Api, key: str) -> str:
         "/v1/queue",
         "/v1/builds",
         "/v1/sandbox/runs",
+        "/v1/proposals",
+        "/v1/audit",
+        "/v1/improvement/runs",
     ):
         parts.append(
             re.sub(
@@ -138,6 +146,14 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
         },
         headers=a,
     ).json()
+    proposal = api.client.post(
+        "/v1/proposals",
+        json={"agent_id": agent["id"], "version": 1, "title": "Secret A proposal"},
+        headers=a,
+    ).json()
+    deployment = api.client.post(
+        f"/v1/agents/{agent['id']}/deployments", json={"version": 1}, headers=a
+    ).json()
     conversation = api.client.post(
         "/v1/conversations", json={"agent_id": agent["id"]}, headers=a
     ).json()
@@ -152,8 +168,15 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
         json={"agent_id": agent["id"], "suite": SUITE, "model": SANDBOX_MODEL},
         headers=a,
     ).json()
+    improvement = api.client.post(
+        "/v1/improvement/runs", json={"agent_id": agent["id"], "model": SANDBOX_MODEL}, headers=a
+    ).json()
     deadline = time.monotonic() + 120
-    for path in (f"/v1/builds/{build['id']}", f"/v1/sandbox/runs/{run['id']}"):
+    for path in (
+        f"/v1/builds/{build['id']}",
+        f"/v1/sandbox/runs/{run['id']}",
+        f"/v1/improvement/runs/{improvement['id']}",
+    ):
         while api.client.get(path, headers=a).json()["status"] in ("queued", "running"):
             assert time.monotonic() < deadline, f"A's {path} did not finish"
             time.sleep(0.05)
@@ -169,6 +192,9 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
         "material_id": material["id"],
         "document_id": knowledge["id"],
         "number": "1",
+        "proposal_id": proposal["id"],
+        "deployment_id": deployment["id"],
+        "improvement_run_id": improvement["id"],
     }
     _, b_key = api.new_workspace("Bee")
     before = snapshot(api, api.owner_key)
@@ -206,6 +232,10 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
             run["id"],
             "Secret A suite",
             "Secret A scenario",
+            proposal["id"],
+            "Secret A proposal",
+            deployment["id"],
+            improvement["id"],
         )
         sent = url + json.dumps(body)  # echoing what the caller sent reveals nothing
         for secret_value in (value for value in private if value not in sent):

@@ -20,22 +20,32 @@ from deputy.api.middleware import (
 )
 from deputy.api.routes import (
     agents,
+    audit,
     builds,
     conversation_ws,
     conversations,
+    deployments,
     health,
+    improvement,
     keys,
     knowledge,
     materials,
     models,
+    proposals,
     sandbox,
     tools,
     workspaces,
 )
 from deputy.observability.metrics import HttpMetrics
 from deputy.observability.tracing import configure_tracing
+from deputy.services.autopilot import keep_watching_canaries
 from deputy.services.build_runs import keep_resuming_builds, stop_builds
 from deputy.services.conversation_turns import keep_resuming
+from deputy.services.improvement_runs import (
+    keep_resuming_improvement_runs,
+    keep_scheduling_improvements,
+    stop_improvement_runs,
+)
 from deputy.services.platform import Platform
 from deputy.services.sandbox_runs import keep_resuming_sandbox_runs, stop_sandbox_runs
 
@@ -64,15 +74,21 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
         resuming = asyncio.create_task(keep_resuming(platform))
         resuming_builds = asyncio.create_task(keep_resuming_builds(platform))
         resuming_runs = asyncio.create_task(keep_resuming_sandbox_runs(platform))
+        # Autonomy and the improvement loop: canaries watched, scheduled and resumed runs.
+        watching = asyncio.create_task(keep_watching_canaries(platform))
+        improving = asyncio.create_task(keep_resuming_improvement_runs(platform))
+        scheduling = asyncio.create_task(keep_scheduling_improvements(platform))
         try:
             yield
         finally:
-            for task in (resuming, resuming_builds, resuming_runs):
+            tasks = (resuming, resuming_builds, resuming_runs, watching, improving, scheduling)
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await stop_builds()
             await stop_sandbox_runs()
+            await stop_improvement_runs()
             if jobs is not None:
                 jobs.stop()
             await platform.models.aclose()
@@ -98,6 +114,10 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
         conversations.router,
         builds.router,
         sandbox.router,
+        proposals.router,
+        deployments.router,
+        audit.router,
+        improvement.router,
     ):
         app.include_router(router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(conversation_ws.router, prefix="/v1")

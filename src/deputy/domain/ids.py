@@ -30,6 +30,11 @@ IdKind = Literal[
     "bld",
     "bch",
     "sbx",
+    "aud",
+    "prp",
+    "rev",
+    "dep",
+    "imp",
 ]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

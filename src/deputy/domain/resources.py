@@ -620,6 +620,12 @@ class Conversation(Resource):
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    deployment_id: str | None = Field(
+        default=None, description="The deployment that chose its version (none: undeployed)."
+    )
+    deployment_arm: str | None = Field(
+        default=None, description="`live` or `canary`: which of the deployment's versions."
+    )
 
 
 class MessageCreate(Body):

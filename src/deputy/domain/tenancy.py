@@ -20,6 +20,8 @@ Scope = Literal[
     "agents:read",
     "agents:write",
     "reviews:write",
+    "deployments:write",
+    "audit:read",
     "conversations:read",
     "conversations:write",
     "metrics:read",
@@ -32,7 +34,7 @@ _READ: frozenset[Scope] = frozenset(s for s in ALL_SCOPES if s.endswith(":read")
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     "viewer": _READ,
-    "reviewer": _READ | {"reviews:write"},
+    "reviewer": _READ | {"reviews:write", "deployments:write"},
     "builder": _READ | {"materials:write", "agents:write", "conversations:write"},
     # `workspaces:create` is the platform operator's: only the bootstrap owner key carries it.
     "owner": ALL_SCOPES - {"workspaces:create"},

@@ -26,8 +26,11 @@ from deputy.sdk.builds import AsyncBuildsAPI
 from deputy.sdk.client import DEFAULT_TIMEOUT, KNOWLEDGE_TIMEOUT, MODEL_TIMEOUT
 from deputy.sdk.conversations import AsyncConversationsAPI, AsyncQueueAPI
 from deputy.sdk.credentials import resolve_credentials
+from deputy.sdk.deployments import AsyncDeploymentsAPI
 from deputy.sdk.errors import DeputyConnectionError
+from deputy.sdk.improvement import AsyncImprovementAPI
 from deputy.sdk.models import Health, Readiness
+from deputy.sdk.proposals import AsyncAuditAPI, AsyncProposalsAPI
 from deputy.sdk.retry import RetryPolicy
 from deputy.sdk.sandbox import AsyncSandboxAPI
 from deputy.sdk.tools import AsyncToolCallsAPI, AsyncToolSourcesAPI
@@ -428,6 +431,10 @@ class AsyncDeputyClient:
         self.queue = AsyncQueueAPI(self._http)
         self.builds = AsyncBuildsAPI(self._http)
         self.sandbox = AsyncSandboxAPI(self._http)
+        self.proposals = AsyncProposalsAPI(self._http)
+        self.deployments = AsyncDeploymentsAPI(self._http)
+        self.audit = AsyncAuditAPI(self._http)
+        self.improvement = AsyncImprovementAPI(self._http)
 
     @classmethod
     def from_env(cls, **options: Any) -> AsyncDeputyClient:

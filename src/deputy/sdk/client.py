@@ -27,8 +27,11 @@ from deputy.sdk._http import SyncHTTP
 from deputy.sdk.builds import BuildsAPI
 from deputy.sdk.conversations import ConversationsAPI, QueueAPI
 from deputy.sdk.credentials import resolve_credentials
+from deputy.sdk.deployments import DeploymentsAPI
 from deputy.sdk.errors import DeputyConnectionError
+from deputy.sdk.improvement import ImprovementAPI
 from deputy.sdk.models import Health, Readiness
+from deputy.sdk.proposals import AuditAPI, ProposalsAPI
 from deputy.sdk.retry import RetryPolicy
 from deputy.sdk.sandbox import SandboxAPI
 from deputy.sdk.tools import ToolCallsAPI, ToolSourcesAPI
@@ -455,6 +458,10 @@ class DeputyClient:
         self.queue = QueueAPI(self._http)
         self.builds = BuildsAPI(self._http)
         self.sandbox = SandboxAPI(self._http)
+        self.proposals = ProposalsAPI(self._http)
+        self.deployments = DeploymentsAPI(self._http)
+        self.audit = AuditAPI(self._http)
+        self.improvement = ImprovementAPI(self._http)
 
     @classmethod
     def from_env(cls, **options: Any) -> DeputyClient:

@@ -25,3 +25,12 @@ def tenant(platform: Platform, principal: Principal, scope: Scope) -> Iterator[S
     require(principal, scope)
     with platform.db.tenant_session(principal.workspace_id) as session:
         yield session
+
+
+def system_principal(workspace_id: str, actor: str, scopes: frozenset[Scope]) -> Principal:
+    """The platform acting by itself in a workspace (`actor` is `system:<component>`, e.g.
+    the improvement loop): a non-human principal, so whatever needs a human stays out of its
+    reach."""
+    if not actor.startswith("system:"):
+        raise ValueError(f"a system actor is named system:<component>, not {actor!r}")
+    return Principal(workspace_id=workspace_id, key_id=actor, key_kind="service", scopes=scopes)

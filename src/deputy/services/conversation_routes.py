@@ -25,6 +25,7 @@ from deputy.runtime.turn import TurnResult
 from deputy.services.conversation_events import ConversationEvents
 from deputy.services.conversation_journal import SqlTurnJournal
 from deputy.services.conversation_turn_records import PreparedTurn, agent_turn, with_memory
+from deputy.services.deployment_routing import live_version
 from deputy.store import tables as t
 from deputy.store.db import Database
 
@@ -43,7 +44,8 @@ class _Target:
 
 
 def find_target(db: Database, workspace_id: str, agent: str, current: str) -> _Target | str:
-    """The route target `agent` (an id or a name) among the workspace's agents, or why not."""
+    """The route target `agent` (an id or a name) among the workspace's agents, or why not.
+    It answers with its version live on `all` channels, or its latest when never deployed."""
     with db.tenant_session(workspace_id) as session:
         row = session.scalar(select(t.Agent).where(or_(t.Agent.id == agent, t.Agent.name == agent)))
         if row is None:
@@ -52,7 +54,7 @@ def find_target(db: Database, workspace_id: str, agent: str, current: str) -> _T
             return "the agent is already answering"
         if not row.latest_version:
             return f"agent {agent!r} has no version yet"
-        return _Target(row.id, row.latest_version)
+        return _Target(row.id, live_version(session, row.id) or row.latest_version)
 
 
 def routed_turn(

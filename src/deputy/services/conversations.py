@@ -38,6 +38,7 @@ from deputy.services.conversation_store import (
     not_closed,
 )
 from deputy.services.conversation_turns import resume_pending_turns
+from deputy.services.deployment_routing import choose_version
 from deputy.services.pagination import MAX_LIMIT, paginate
 from deputy.services.platform import Platform
 from deputy.store import tables as t
@@ -91,11 +92,14 @@ def _upsert_customer(platform: Platform, principal: Principal, ref: r.CustomerRe
 def create_conversation(
     platform: Platform, principal: Principal, body: r.ConversationCreate
 ) -> r.Conversation:
-    """Start a conversation with the agent's latest version; `context` becomes the runtime's
-    context (e.g. the authenticated user); the spec's chat greeting opens the transcript."""
+    """Start a conversation with the version deployed on its channel (the canary for its
+    share of new conversations; `deputy.services.deployment_routing.choose_version`), or the agent's
+    latest version when it was never deployed; `context` becomes the runtime's context (e.g.
+    the authenticated user); the spec's chat greeting opens the transcript."""
     require(principal, "conversations:write")
     if principal.agent_id is not None and principal.agent_id != body.agent_id:
         raise NotFound("agent", body.agent_id)
+    conversation_id = new_id("cnv")  # known before the version: a canary share hashes it
     with tenant(platform, principal, "conversations:read") as session:
         agent = session.scalar(select(t.Agent).where(t.Agent.id == body.agent_id))
         if agent is None:
@@ -105,18 +109,21 @@ def create_conversation(
                 f"agent {agent.name!r} has no version yet: create one before talking to it",
                 details={"agent_id": agent.id},
             )
-        version = agent.latest_version
+        chosen = choose_version(session, agent.id, body.channel, conversation_id)
+        version, deployment_id, arm = chosen or (agent.latest_version, None, None)
         spec = agent_spec(session, agent.id, version)
     customer_id = _upsert_customer(platform, principal, body.customer) if body.customer else None
     with tenant(platform, principal, "conversations:write") as session:
         now = utcnow()
         row = t.Conversation(
-            id=new_id("cnv"),
+            id=conversation_id,
             workspace_id=principal.workspace_id,
             agent_id=body.agent_id,
             agent_version=version,
             current_agent_id=body.agent_id,
             current_agent_version=version,
+            deployment_id=deployment_id,
+            deployment_arm=arm,
             customer_id=customer_id,
             channel=body.channel,
             status="active",

@@ -26,6 +26,7 @@ from deputy.domain.tenancy import (
     Role,
     Scope,
 )
+from deputy.services import audit
 from deputy.services.access import require, tenant
 from deputy.services.pagination import paginate
 from deputy.services.platform import Platform
@@ -177,7 +178,7 @@ def create_key(platform: Platform, principal: Principal, body: r.KeyCreate) -> r
                 "a key cannot be given scopes its creator or its holder does not have",
                 details={"scopes": beyond},
             )
-        return insert_key(
+        created = insert_key(
             session,
             workspace_id=principal.workspace_id,
             kind=body.kind,
@@ -188,6 +189,22 @@ def create_key(platform: Platform, principal: Principal, body: r.KeyCreate) -> r
             expires_at=body.expires_at,
             created_by_key_id=principal.key_id,
         )
+        audit.record_by(
+            session,
+            principal,
+            "key.created",
+            "key",
+            created.key.id,
+            {
+                "kind": body.kind,
+                "name": body.name,
+                "scopes": sorted(requested),
+                "member": member_id,
+                "agent": agent_id,
+                "expires_at": body.expires_at.isoformat() if body.expires_at else None,
+            },
+        )
+        return created
 
 
 def list_keys(
@@ -218,5 +235,14 @@ def revoke_key(platform: Platform, principal: Principal, key_id: str) -> r.ApiKe
             require(principal, "members:write")
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
+            session.flush()
+            audit.record_by(
+                session,
+                principal,
+                "key.revoked",
+                "key",
+                row.id,
+                {"kind": row.kind, "name": row.name, "member": row.member_id},
+            )
         session.flush()
         return to_info(row)

@@ -39,7 +39,7 @@ from deputy.store import tables as t
 from deputy.store.db import Database
 from deputy.store.tables import utcnow
 
-Row = TypeVar("Row", t.Build, t.SandboxRun)
+Row = TypeVar("Row", t.Build, t.SandboxRun, t.ImprovementRun)
 """The tables whose rows are leased jobs: they share the columns a lease reads and writes."""
 
 

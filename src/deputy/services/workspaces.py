@@ -13,6 +13,7 @@ from deputy.domain import resources as r
 from deputy.domain.errors import Conflict, NotFound
 from deputy.domain.ids import new_id
 from deputy.domain.tenancy import ALL_SCOPES, ROLE_SCOPES, Principal
+from deputy.services import audit
 from deputy.services.access import require, tenant
 from deputy.services.keys import insert_key
 from deputy.services.pagination import paginate
@@ -138,6 +139,9 @@ def add_member(platform: Platform, principal: Principal, body: r.MemberCreate) -
             session.flush()
         except IntegrityError as exc:  # a concurrent add of the same email
             raise Conflict(f"{email} is already a member", details={"email": email}) from exc
+        audit.record_by(
+            session, principal, "member.added", "member", row.id, {"email": email, "role": row.role}
+        )
         return r.Member.model_validate(row)
 
 
@@ -168,6 +172,14 @@ def update_member(
         if body.role is not None and body.role != row.role:
             if row.role == "owner" and _owners(session) <= 1:
                 raise Conflict("a workspace keeps at least one owner")
+            audit.record_by(
+                session,
+                principal,
+                "member.role_changed",
+                "member",
+                row.id,
+                {"email": row.email, "from": row.role, "to": body.role},
+            )
             row.role = body.role
         if body.name is not None:
             row.name = body.name
@@ -182,9 +194,32 @@ def remove_member(platform: Platform, principal: Principal, member_id: str) -> N
         if row.role == "owner" and _owners(session) <= 1:
             raise Conflict("a workspace keeps at least one owner")
         now = datetime.now(UTC)
-        for key in session.scalars(select(t.ApiKey).where(t.ApiKey.member_id == member_id)):
+        keys = session.scalars(select(t.ApiKey).where(t.ApiKey.member_id == member_id)).all()
+        for key in keys:
+            if key.revoked_at is None:
+                audit.record_by(
+                    session,
+                    principal,
+                    "key.revoked",
+                    "key",
+                    key.id,
+                    {
+                        "kind": key.kind,
+                        "name": key.name,
+                        "member": member_id,
+                        "member_removed": True,
+                    },
+                )
             key.revoked_at = key.revoked_at or now
             key.member_id = None
+        audit.record_by(
+            session,
+            principal,
+            "member.removed",
+            "member",
+            member_id,
+            {"email": row.email, "role": row.role, "keys_revoked": len(keys)},
+        )
         session.flush()
         session.delete(row)
         session.flush()

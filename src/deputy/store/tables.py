@@ -379,6 +379,8 @@ class Conversation(TenantOwned, Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None]
+    deployment_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    deployment_arm: Mapped[str | None] = mapped_column(String(10))  # live | canary
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
@@ -541,3 +543,114 @@ class SandboxTrial(TenantOwned, Base):
     termination: Mapped[str] = mapped_column(String(20))
     result: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- review, deployment, audit, improvement ---
+
+
+class AuditEntryRow(TenantOwned, Base):
+    """One audit log entry; inserted, never updated (`deputy.lifecycle.audit`). `seq` is unique
+    per workspace, so two writers cannot both extend the chain from the same entry."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (UniqueConstraint("workspace_id", "seq"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(60))
+    actor_kind: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(60))
+    subject_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(String(60), index=True)
+    data: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Proposal(TenantOwned, Base):
+    """A candidate version offered as a change to the live one, with its evidence."""
+
+    __tablename__ = "proposals"
+    __table_args__ = (Index("ix_proposals_agent_status", "agent_id", "status"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    base_version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    origin: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    rationale: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[dict[str, Any]]
+    changes: Mapped[list[Any]] = mapped_column(JSON)
+    diff_text: Mapped[str] = mapped_column(Text, default="")
+    widens_permissions: Mapped[bool]
+    widening_reasons: Mapped[list[str]]
+    gate: Mapped[str] = mapped_column(String(20))
+    gate_reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(60))
+    decided_at: Mapped[datetime | None]
+
+
+class ProposalReview(TenantOwned, Base):
+    __tablename__ = "proposal_reviews"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    proposal_id: Mapped[str] = mapped_column(
+        ForeignKey("proposals.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text, default="")
+    reviewer: Mapped[str] = mapped_column(String(60))
+    member_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Deployment(TenantOwned, Base):
+    """What answers an agent's new conversations on one channel (or `all`): the live version
+    and at most one canary."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("agent_id", "channel"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    live_version: Mapped[int] = mapped_column(Integer)
+    previous_version: Mapped[int | None] = mapped_column(Integer)
+    canary_version: Mapped[int | None] = mapped_column(Integer)
+    canary_percent: Mapped[int] = mapped_column(Integer, default=0)
+    canary_paused: Mapped[bool] = mapped_column(default=False)
+    canary_started_at: Mapped[datetime | None]
+    canary_proposal_id: Mapped[str | None] = mapped_column(String(40))
+    canary_by_autopilot: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ImprovementRun(TenantOwned, Base):
+    """One pass of the improvement loop over an agent's recent conversations (a leased
+    background job like builds and sandbox runs); `report` holds every step's result."""
+
+    __tablename__ = "improvement_runs"
+    __table_args__ = (Index("ix_improvement_runs_status", "status", "lease_expires_at"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), index=True)
+    trigger: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    request: Mapped[dict[str, Any]]
+    model: Mapped[str] = mapped_column(String(200))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    progress: Mapped[dict[str, Any]]
+    report: Mapped[dict[str, Any] | None]
+    proposal_ids: Mapped[list[str]]
+    error: Mapped[dict[str, Any] | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_key_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
