@@ -93,11 +93,13 @@ class ServerProcess:
 
 
 @contextmanager
-def deputy_server(command: str, env: dict[str, str], log: Path) -> Iterator[ServerProcess]:
+def deputy_server(
+    command: str, env: dict[str, str], log: Path, *args: str
+) -> Iterator[ServerProcess]:
     port = free_port()
     with log.open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "deputy.cli.main", command, "--port", str(port)],
+            [sys.executable, "-m", "deputy.cli.main", command, "--port", str(port), *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=stderr,

@@ -151,12 +151,21 @@ def test_serve_then_cli_end_to_end(tmp_path: Path) -> None:
         assert names == {policy.name, guidelines.name}
 
 
+QUICKSTART_TIMEOUT = 1200.0
+"""The whole loop, one sandbox scenario on the local 0.5B model included (minutes on 2 cores)."""
+
+
+@pytest.mark.timeout(1800)
 def test_quickstart_on_a_fresh_machine(tmp_path: Path) -> None:
+    """The README's first command: build → sandbox scorecard → proposal approved → deployed
+    (no terminal: no chat), then the platform keeps serving; a second start skips what only
+    the first start's owner key could do."""
     env = base_env(tmp_path)
     env["DEPUTY_DATA_DIR"] = str(tmp_path / "fresh-data")
-    with deputy_server("quickstart", env, tmp_path / "quickstart.log") as quick:
-        owner_key = quick.read_until(KEY, START_TIMEOUT).group(0)
-        quick.read_until(re.compile(r"Press Ctrl-C to stop"), START_TIMEOUT)
+    env["DEPUTY_DEFAULT_MODEL"] = "local:qwen2.5-coder-0.5b"
+    with deputy_server("quickstart", env, tmp_path / "quickstart.log", "--yes") as quick:
+        quick.read_until(re.compile(r"Press Ctrl-C to stop"), QUICKSTART_TIMEOUT)
+        owner_key = quick.read_until(KEY, 1).group(0)
         output = quick.output
         assert f"Deputy is running at {quick.url}" in output
         assert f"{quick.url}/docs" in output
@@ -166,14 +175,40 @@ def test_quickstart_on_a_fresh_machine(tmp_path: Path) -> None:
         client_env = {**env, "DEPUTY_URL": quick.url, "DEPUTY_API_KEY": owner_key}
         whoami = deputy(client_env, "whoami")
         assert whoami.returncode == 0 and "Default workspace" in whoami.stdout
-        # the builder drafted the retail sample agent and filed it as an agent
+        # the builder drafted the retail sample agent, its tools bound to the retail example
         built = re.search(r"(\d+) procedures, .*\n\s+filed as agent (agt_\w+) version 1", output)
         assert built is not None, output
         assert int(built.group(1)) >= 6
-        agent = deputy_json(client_env, "agents", "show", built.group(2))
+        agent_id = built.group(2)
+        agent = deputy_json(client_env, "agents", "show", agent_id)
         assert agent["name"] == "retail-support"
         draft = (tmp_path / "fresh-data" / "retail-support.yaml").read_text()
-        assert "cancel_pending_order" in draft and "provenance" in draft
+        assert "source: retail" in draft and "provenance" in draft
+        assert "admin_reset" not in draft  # the backend's operator endpoints are not tools
+        # the sandbox proved it (a scorecard, whatever its score), the proposal was shown with
+        # that evidence, approved and deployed
+        assert re.search(r"1 scenarios x 1 trials \(1 conversations", output), output
+        assert re.search(r"pass\^1\s+\d\.\d{3}", output)
+        proposal_id = re.search(r"Proposal (prp_\w+):", output)
+        assert proposal_id is not None and "Widens permissions" in output
+        assert f"approved: {proposal_id.group(1)}" in output
+        assert "version 1 is live on all channels" in output
+        assert "skipped (no terminal)" in output
+        proposal = deputy_json(client_env, "proposals", "show", proposal_id.group(1), "--json")
+        assert proposal["status"] == "deployed" and proposal["gate"] == "passed"
+        assert proposal["evidence"]["scorecard"]["conversations"] == 1
+        deployments = deputy_json(client_env, "deployments", "list", agent_id, "--json")
+        assert [d["live_version"] for d in deployments] == [1]
+        verified = deputy(client_env, "audit", "verify")
+        assert verified.returncode == 0 and "ok" in verified.stdout
+        # the deployed agent answers, on its deployed version
+        conversation = httpx.post(
+            f"{quick.url}/v1/conversations",
+            json={"agent_id": agent_id, "channel": "chat"},
+            headers={"Authorization": f"Bearer {owner_key}"},
+            timeout=30,
+        ).json()
+        assert conversation["agent_version"] == 1 and conversation["deployment_arm"] == "live"
     assert quick.process.returncode == 0
     assert (tmp_path / "fresh-data" / "deputy.sqlite3").exists()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from deputy.cli import server
+from deputy.cli import quickstart, server
 from deputy.config import load_settings
 from deputy.domain import resources as r
 from deputy.services.workspaces import Bootstrap
@@ -88,9 +88,9 @@ def test_later_starts_say_where_the_key_went(capsys: pytest.CaptureFixture[str])
 
 
 def test_quickstart_is_a_sequence_of_named_steps() -> None:
-    titles = [title for title, _ in server.QUICKSTART_STEPS]
+    titles = [title for title, _ in quickstart.QUICKSTART_STEPS]
     assert titles[0].startswith("Prepare") and "Start the API server" in titles
-    assert all(callable(step) for _, step in server.QUICKSTART_STEPS)
+    assert all(callable(step) for _, step in quickstart.QUICKSTART_STEPS)
 
 
 def test_invalid_configuration_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -114,16 +114,29 @@ def chat(
 ) -> None:
     """Talk to an agent: type messages, read its replies as they stream; `/quit` ends. Exits
     with 1 when a turn failed."""
-    sdk = client(ctx)
+    if chat_session(client(ctx), agent_id, messages or [], conversation_id):
+        raise typer.Exit(EXIT_ERROR)
+
+
+def chat_session(
+    sdk: DeputyClient,
+    agent_id: str,
+    messages: list[str],
+    conversation_id: str | None = None,
+    *,
+    channel: str | None = None,
+) -> int:
+    """Send `messages` (none: read lines typed on stdin until `/quit` or the end of the
+    input) and print the replies; the number of turns that failed."""
     interactive = not messages
     prefix = "agent> " if interactive else ""
     if conversation_id is None:
-        conversation = sdk.conversations.create(agent_id)
+        conversation = sdk.conversations.create(agent_id, channel=channel)
         _note(f"Conversation {conversation.id} with {agent_id}.")
         _greeting(sdk, conversation, prefix)
     else:
         conversation = sdk.conversations.get(conversation_id)
-    pending = list(messages or [])
+    pending = list(messages)
     failed = 0
     while True:
         if not pending:
@@ -143,8 +156,7 @@ def chat(
             if after.status == "closed":
                 break
     _note(f"Transcript: deputy conversations show {conversation.id}")
-    if failed:
-        raise typer.Exit(EXIT_ERROR)
+    return failed
 
 
 @conversations_app.command("list")

@@ -11,20 +11,16 @@ import typer
 from rich.table import Table
 
 from deputy.cli.output import (
-    EXIT_NOT_FOUND,
     AsJson,
     Column,
-    fail,
     out,
     print_fields,
     print_json,
     table,
     when,
 )
-from deputy.cli.state import client
-from deputy.domain.ids import is_id
+from deputy.cli.state import agent_id_of, client
 from deputy.domain.lifecycle import ALL_CHANNELS, ArmMetrics, CanaryStatus, Deployment
-from deputy.sdk import DeputyClient
 
 deployments_app = typer.Typer(
     help="Which versions answer, canaries, promote and roll back.", no_args_is_help=True
@@ -52,16 +48,6 @@ COLUMNS: list[Column[Deployment]] = [
     ("CANARY", _canary),
     ("UPDATED", lambda d: when(d.updated_at)),
 ]
-
-
-def _agent_id(sdk: DeputyClient, agent: str) -> str:
-    """An agent id, or the id of the agent named so."""
-    if is_id(agent, "agt"):
-        return agent
-    for found in sdk.agents.iter_all():
-        if found.name == agent:
-            return found.id
-    raise fail(f"no agent is named {agent!r}", EXIT_NOT_FOUND)
 
 
 def _rate(value: float | None) -> str:
@@ -124,7 +110,7 @@ def deploy(
     """Put a version live on a channel, or start it as a canary beside the live version."""
     sdk = client(ctx)
     deployment = sdk.deployments.deploy(
-        _agent_id(sdk, agent),
+        agent_id_of(sdk, agent),
         version,
         channel=channel,
         canary_percent=canary,
@@ -138,7 +124,7 @@ def deploy(
 def list_deployments(ctx: typer.Context, agent: Agent, as_json: AsJson = False) -> None:
     """The agent's deployments, one per channel."""
     sdk = client(ctx)
-    found = sdk.deployments.list(_agent_id(sdk, agent))
+    found = sdk.deployments.list(agent_id_of(sdk, agent))
     if as_json:
         print_json(found)
     elif not found:
@@ -195,5 +181,5 @@ def rollback(
 def trust(ctx: typer.Context, agent: Agent, as_json: AsJson = False) -> None:
     """How the agent's proposals and canaries went: the case for (or against) more autonomy."""
     sdk = client(ctx)
-    record = sdk.deployments.trust(_agent_id(sdk, agent))
+    record = sdk.deployments.trust(agent_id_of(sdk, agent))
     print_fields(record, as_json=as_json, title=f"Trust record of {record.agent_id}")

@@ -26,8 +26,7 @@ from deputy.cli.output import (
     report_error,
     when,
 )
-from deputy.cli.sandbox import _agent_id
-from deputy.cli.state import client
+from deputy.cli.state import agent_id_of, client
 from deputy.domain.errors import DeputyError
 from deputy.domain.improvement import Candidate, ImprovementReport, ImprovementRun
 from deputy.sdk.improvement import StartOptions
@@ -257,7 +256,7 @@ def run_improvement(
     if (mapping := parse_world(world)) is not None:
         options["world"] = mapping
     sdk = client(ctx)
-    started = sdk.improvement.start(_agent_id(sdk, agent), **options)
+    started = sdk.improvement.start(agent_id_of(sdk, agent), **options)
     if not wait:
         if as_json:
             print_json(started)
@@ -294,7 +293,7 @@ def list_runs(
 ) -> None:
     """List the workspace's improvement runs, newest first."""
     sdk = client(ctx)
-    agent_id = _agent_id(sdk, agent) if agent is not None else None
+    agent_id = agent_id_of(sdk, agent) if agent is not None else None
     page = listing.fetch(
         lambda n, c: sdk.improvement.list(agent_id=agent_id, limit=n, cursor=c),
         limit,

@@ -18,11 +18,15 @@ from deputy.cli.agents import agents_app
 from deputy.cli.bench import bench_app
 from deputy.cli.build import build, builds_app
 from deputy.cli.conversations import chat, conversations_app
+from deputy.cli.deployments import deployments_app
+from deputy.cli.improve import improve_app
 from deputy.cli.keys import keys_app
 from deputy.cli.knowledge import knowledge_app
 from deputy.cli.materials import materials_app
 from deputy.cli.models import models_app
 from deputy.cli.output import exit_code_for, report_error
+from deputy.cli.proposals import audit_app, proposals_app
+from deputy.cli.quickstart import quickstart
 from deputy.cli.sandbox import sandbox_app
 from deputy.cli.spec import spec_app
 from deputy.cli.state import state
@@ -85,7 +89,7 @@ def root(
 
 
 app.command("serve")(server.serve)
-app.command("quickstart")(server.quickstart)
+app.command("quickstart")(quickstart)
 app.command("worker")(server.worker)
 app.command("login")(auth.login)
 app.command("logout")(auth.logout)
@@ -106,6 +110,10 @@ app.add_typer(conversations_app, name="conversations")
 app.add_typer(builds_app, name="builds")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(bench_app, name="bench")
+app.add_typer(proposals_app, name="proposals")
+app.add_typer(deployments_app, name="deployments")
+app.add_typer(audit_app, name="audit")
+app.add_typer(improve_app, name="improve")
 
 
 if __name__ == "__main__":

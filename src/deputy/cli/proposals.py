@@ -12,17 +12,14 @@ import typer
 from deputy.cli import listing
 from deputy.cli.output import (
     EXIT_ERROR,
-    EXIT_NOT_FOUND,
     AsJson,
     Column,
-    fail,
     out,
     print_json,
     print_page,
     when,
 )
-from deputy.cli.state import client
-from deputy.domain.ids import is_id
+from deputy.cli.state import agent_id_of, client
 from deputy.domain.lifecycle import (
     AuditAction,
     AuditEntry,
@@ -30,7 +27,6 @@ from deputy.domain.lifecycle import (
     ProposalStatus,
     ReviewKind,
 )
-from deputy.sdk import DeputyClient
 
 proposals_app = typer.Typer(
     help="Proposed agent changes: review, approve, reject.", no_args_is_help=True
@@ -132,16 +128,6 @@ def render_proposal(proposal: Proposal) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _agent_id(sdk: DeputyClient, agent: str) -> str:
-    """An agent id, or the id of the agent named so."""
-    if is_id(agent, "agt"):
-        return agent
-    for found in sdk.agents.iter_all():
-        if found.name == agent:
-            return found.id
-    raise fail(f"no agent is named {agent!r}", EXIT_NOT_FOUND)
-
-
 def _choice(value: str | None, allowed: tuple[str, ...], option: str) -> str | None:
     if value is not None and value not in allowed:
         raise typer.BadParameter(f"{value!r}: use one of {', '.join(allowed)}", param_hint=option)
@@ -166,7 +152,7 @@ def list_proposals(
     """List the workspace's proposals, newest first."""
     wanted = cast(ProposalStatus | None, _choice(status, get_args(ProposalStatus), "--status"))
     sdk = client(ctx)
-    agent_id = _agent_id(sdk, agent) if agent is not None else None
+    agent_id = agent_id_of(sdk, agent) if agent is not None else None
     page = listing.fetch(
         lambda n, c: sdk.proposals.list(agent_id, wanted, limit=n, cursor=c),
         limit,

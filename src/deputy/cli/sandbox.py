@@ -15,7 +15,6 @@ import yaml
 from deputy.cli import listing
 from deputy.cli.output import (
     EXIT_ERROR,
-    EXIT_NOT_FOUND,
     EXIT_USAGE,
     AsJson,
     Column,
@@ -29,14 +28,12 @@ from deputy.cli.output import (
     when,
 )
 from deputy.cli.progress import TrialBar
-from deputy.cli.state import client
+from deputy.cli.state import agent_id_of, client
 from deputy.domain.errors import DeputyError
-from deputy.domain.ids import is_id
 from deputy.domain.sandbox import SandboxRun, SandboxRunError, SandboxTrial
 from deputy.domain.sandbox_results import TranscriptMessage
 from deputy.sandbox.compare import render_comparison
 from deputy.sandbox.scorecard import render_scorecard
-from deputy.sdk import DeputyClient
 from deputy.sdk.sandbox import RunOptions
 
 sandbox_app = typer.Typer(
@@ -102,16 +99,6 @@ def _suite(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise fail(f"{path}: a scenario suite is a mapping (name, scenarios)", EXIT_USAGE)
     return data
-
-
-def _agent_id(sdk: DeputyClient, agent: str) -> str:
-    """An agent id, or the id of the agent named so."""
-    if is_id(agent, "agt"):
-        return agent
-    for found in sdk.agents.iter_all():
-        if found.name == agent:
-            return found.id
-    raise fail(f"no agent is named {agent!r}", EXIT_NOT_FOUND)
 
 
 def _show(bar: TrialBar) -> Callable[[SandboxRun], None]:
@@ -203,7 +190,7 @@ def run_sandbox(
     if judge_model:
         options["judge_model"] = judge_model
     sdk = client(ctx)
-    started = sdk.sandbox.create(_agent_id(sdk, agent), **options)
+    started = sdk.sandbox.create(agent_id_of(sdk, agent), **options)
     if no_wait:
         if as_json:
             print_json(started)
@@ -262,7 +249,7 @@ def list_runs(
 ) -> None:
     """List the workspace's sandbox runs, newest first."""
     sdk = client(ctx)
-    agent_id = _agent_id(sdk, agent) if agent is not None else None
+    agent_id = agent_id_of(sdk, agent) if agent is not None else None
     page = listing.fetch(
         lambda n, c: sdk.sandbox.list(agent_id=agent_id, limit=n, cursor=c),
         limit,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import httpx
 import typer
 
+from deputy.cli.output import EXIT_NOT_FOUND, fail
+from deputy.domain.ids import is_id
 from deputy.sdk import DeputyClient, RetryPolicy
 
 
@@ -47,3 +49,13 @@ def client(ctx: typer.Context) -> DeputyClient:
     sdk = state(ctx).client()
     ctx.find_root().call_on_close(sdk.close)
     return sdk
+
+
+def agent_id_of(sdk: DeputyClient, agent: str) -> str:
+    """An agent id as given, or the id of the agent named `agent` (exits when none is)."""
+    if is_id(agent, "agt"):
+        return agent
+    for found in sdk.agents.iter_all():
+        if found.name == agent:
+            return found.id
+    raise fail(f"no agent is named {agent!r}", EXIT_NOT_FOUND)
