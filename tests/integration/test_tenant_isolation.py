@@ -43,6 +43,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/conversations"): {"agent_id": "{agent_id}"},
     ("POST", "/v1/conversations/{conversation_id}/messages"): {"text": "hijacked by B"},
     ("POST", "/v1/conversations/{conversation_id}/close"): {"outcome": "abandoned"},
+    ("POST", "/v1/conversations/{conversation_id}/feedback"): {"rating": 1},
     ("POST", "/v1/conversations/{conversation_id}/human-replies"): {"text": "by B"},
     ("POST", "/v1/builds"): {"goal": "by B", "material_ids": ["{material_id}"], "model": "none"},
     ("POST", "/v1/builds/{build_id}/changes"): {"text": "hijacked by B"},

@@ -22,6 +22,7 @@ _LABELS: Final = {
     "guardrail": ("guardrail", "red"),
     "handoff": ("handoff", "magenta"),
     "turn_failed": ("failed", "red"),
+    "feedback": ("feedback", "blue"),
 }
 _ARGUMENTS_SHOWN = 200
 

@@ -6,7 +6,15 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, JsonValue, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
 
 from deputy.domain.spec import LintFinding, SpecChange, Tool
 from deputy.domain.tenancy import KeyKind, Role, Scope
@@ -538,8 +546,9 @@ EntryKind = Literal[
     "agent_switch",
     "outcome",
     "turn_failed",
+    "feedback",
 ]
-"""What a transcript entry records (`deputy.runtime.journal`)."""
+"""What a transcript entry records (`deputy.runtime.journal`; `feedback`: the customer's)."""
 ChannelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,39}$")]
 MAX_CONTEXT_KEYS = 20
 MAX_CONTEXT_BYTES = 4096
@@ -660,6 +669,20 @@ class TurnResult(Resource):
     entries: list[TranscriptEntry] = Field(
         description="This turn's entries, the customer message included."
     )
+
+
+class ConversationFeedback(Body):
+    """The customer's explicit feedback on a conversation (during or after it): a rating,
+    a comment, or both. The improvement loop reads it as a signal."""
+
+    rating: int | None = Field(default=None, ge=1, le=5, description="1 (bad) to 5 (good).")
+    comment: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _something(self) -> ConversationFeedback:
+        if self.rating is None and not self.comment.strip():
+            raise ValueError("give a rating, a comment, or both")
+        return self
 
 
 class ConversationClose(Body):

@@ -9,10 +9,11 @@ intent in a few words, whether it was resolved, whether the policies and the ton
 main cause of a failure.
 
 The verdict: a conversation **failed** when the judge says it was not resolved, a policy was
-broken or the tone was off, or when it was handed to a human without need (a handoff whose
+broken or the tone was off, when it was handed to a human without need (a handoff whose
 trigger is not an escalation rule, a procedure's handoff step or the customer's own request:
-`NEEDED_HANDOFF_TRIGGERS`). Its cause is the judge's, or the signals' when the judge says
-"none" for a failure.
+`NEEDED_HANDOFF_TRIGGERS`), or when the customer's explicit feedback was negative (whatever
+the judge thought, the customer was not satisfied). Its cause is the judge's, or the signals'
+when the judge says "none" for a failure.
 
 Without a model (or when the model fails, which `reasoning` then says), the signals decide:
 resolved means the runtime's outcome is `resolved`; policy and tone cannot be judged and count
@@ -236,10 +237,14 @@ class ConversationJudge:
         policy = bool(answer["policy_adherence"])
         tone = bool(answer["tone_ok"])
         unneeded = _unneeded_escalation(conversation, signals)
-        failed = not resolved or not policy or not tone or unneeded
+        unhappy = signals.negative_feedback
+        failed = not resolved or not policy or not tone or unneeded or unhappy
         reasoning = str(answer["reasoning"]).strip()
-        if unneeded and resolved and policy and tone:
-            reasoning += " [Counted as failed: handed to a human without need.]"
+        if resolved and policy and tone:
+            if unneeded:
+                reasoning += " [Counted as failed: handed to a human without need.]"
+            if unhappy:
+                reasoning += " [Counted as failed: the customer's own feedback was negative.]"
         cause: FailureCause | None = None
         if failed:
             judged = answer["cause"]

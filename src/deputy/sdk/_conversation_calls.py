@@ -123,6 +123,16 @@ def transcript(conversation_id: str, after: int, limit: int | None) -> Call[r.Tr
     )
 
 
+def give_feedback(
+    conversation_id: str, rating: int | None, comment: str, idempotency_key: str | None
+) -> Call[r.TranscriptEntry]:
+    body: dict[str, Any] = {"comment": comment}
+    if rating is not None:
+        body["rating"] = rating
+    path = f"{_conversation(conversation_id)}/feedback"
+    return _post(path, _model(r.TranscriptEntry), body, idempotency_key)
+
+
 def close_conversation(
     conversation_id: str,
     outcome: r.ConversationOutcome | None,

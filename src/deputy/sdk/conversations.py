@@ -160,6 +160,19 @@ class ConversationsAPI:
             calls.close_conversation(conversation_id, outcome, reason, idempotency_key)
         )
 
+    def feedback(
+        self,
+        conversation_id: str,
+        *,
+        rating: int | None = None,
+        comment: str = "",
+        idempotency_key: str | None = None,
+    ) -> r.TranscriptEntry:
+        """Record the customer's rating (1-5) and/or comment on the conversation."""
+        return self._http.run(
+            calls.give_feedback(conversation_id, rating, comment, idempotency_key)
+        )
+
 
 class QueueAPI:
     """The human side: conversations handed off to people (member keys only for claiming,
@@ -285,6 +298,18 @@ class AsyncConversationsAPI:
     ) -> r.Conversation:
         return await self._http.run(
             calls.close_conversation(conversation_id, outcome, reason, idempotency_key)
+        )
+
+    async def feedback(
+        self,
+        conversation_id: str,
+        *,
+        rating: int | None = None,
+        comment: str = "",
+        idempotency_key: str | None = None,
+    ) -> r.TranscriptEntry:
+        return await self._http.run(
+            calls.give_feedback(conversation_id, rating, comment, idempotency_key)
         )
 
 

@@ -216,6 +216,29 @@ def list_entries(
     )
 
 
+def give_feedback(
+    platform: Platform,
+    principal: Principal,
+    conversation_id: str,
+    body: r.ConversationFeedback,
+) -> r.TranscriptEntry:
+    """Record the customer's rating and/or comment as a `feedback` entry (open or closed
+    conversations alike)."""
+    with tenant(platform, principal, "conversations:write") as session:
+        seq = next_seq(session, conversation_id)
+        row = load_conversation(session, principal, conversation_id)
+        entry = add_entry(
+            session,
+            row,
+            Entry("feedback", "feedback", text=body.comment, data={"rating": body.rating}),
+            seq=seq,
+        )
+        session.flush()
+        recorded = entry_resource(entry)
+    publish_entry(platform.events, conversation_id, recorded)
+    return recorded
+
+
 def close_conversation(
     platform: Platform, principal: Principal, conversation_id: str, body: r.ConversationClose
 ) -> r.Conversation:

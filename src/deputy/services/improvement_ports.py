@@ -8,8 +8,9 @@ and never write there), those the agent started in the run's window, at most
 nothing to judge). Their transcript is made from the stored entries by
 `deputy.improve.conversations.transcript_from_entries` (messages, tool calls with how they went,
 and as events: handoffs, guardrails that stopped a turn, procedure events, outcomes, failed
-turns). The platform records no explicit customer feedback (ratings
-or comments), so `feedback` is empty; customer phrases in the messages still count as signals.
+turns). The customer's explicit feedback (`POST /v1/conversations/{id}/feedback`: a 1-5 rating
+and/or a comment) comes as `feedback` lines ("rating 2/5: …"); phrases in the customer's
+messages count as signals too.
 The previous period is the evaluations of the agent's last succeeded run.
 
 **The live version** is the one live on channel `all`, else the latest. **The suite** is the
@@ -163,9 +164,22 @@ def _tool_source_ids(session: Session, spec: AgentSpec) -> tuple[str, ...]:
 # ---- production conversations -------------------------------------------------------------
 
 
-def _transcripts(
-    session: Session, conversation_ids: Sequence[str]
-) -> dict[str, tuple[TranscriptMessage, ...]]:
+@dataclass(frozen=True)
+class _Read:
+    transcript: tuple[TranscriptMessage, ...]
+    feedback: tuple[str, ...]
+
+
+def feedback_line(entry: t.ConversationEntry) -> str:
+    """A `feedback` entry as the loop reads it: "rating 2/5: the comment"."""
+    rating = entry.data.get("rating")
+    said = entry.text.strip()
+    if rating is None:
+        return said
+    return f"rating {rating}/5" + (f": {said}" if said else "")
+
+
+def _read(session: Session, conversation_ids: Sequence[str]) -> dict[str, _Read]:
     entries: dict[str, list[t.ConversationEntry]] = {cid: [] for cid in conversation_ids}
     query = (
         select(t.ConversationEntry)
@@ -174,7 +188,13 @@ def _transcripts(
     )
     for entry in session.scalars(query):
         entries[entry.conversation_id].append(entry)
-    return {cid: transcript_from_entries(rows) for cid, rows in entries.items()}
+    return {
+        cid: _Read(
+            transcript_from_entries(rows),
+            tuple(feedback_line(e) for e in rows if e.kind == "feedback"),
+        )
+        for cid, rows in entries.items()
+    }
 
 
 def production_conversations(
@@ -191,7 +211,7 @@ def production_conversations(
         .order_by(t.Conversation.created_at.desc(), t.Conversation.id.desc())
         .limit(inputs.request.max_conversations)
     ).all()
-    transcripts = _transcripts(session, [row.id for row in rows])
+    read = _read(session, [row.id for row in rows])
     return tuple(
         ProductionConversation(
             id=row.id,
@@ -200,10 +220,11 @@ def production_conversations(
             status=row.status,
             outcome=row.outcome,
             created_at=row.created_at,
-            transcript=transcripts[row.id],
+            transcript=read[row.id].transcript,
+            feedback=read[row.id].feedback,
         )
         for row in rows
-        if any(line.role == "customer" for line in transcripts[row.id])
+        if any(line.role == "customer" for line in read[row.id].transcript)
     )
 
 

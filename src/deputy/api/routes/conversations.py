@@ -165,6 +165,22 @@ def close_conversation(
     return svc.close_conversation(platform, principal, conversation_id, body)
 
 
+@router.post(
+    "/conversations/{conversation_id}/feedback",
+    status_code=status.HTTP_201_CREATED,
+    response_model=r.TranscriptEntry,
+)
+def give_feedback(
+    conversation_id: str,
+    body: r.ConversationFeedback,
+    platform: PlatformDep,
+    principal: PrincipalDep,
+) -> r.TranscriptEntry:
+    """The customer's rating (1-5) and/or comment, recorded in the transcript; the
+    improvement loop counts it as a signal."""
+    return svc.give_feedback(platform, principal, conversation_id, body)
+
+
 @router.get("/queue", response_model=r.Page[r.Conversation])
 def list_queue(
     platform: PlatformDep,
