@@ -198,3 +198,14 @@ def test_evaluate_all_reports_progress_in_order() -> None:
     assert [e.conversation_id for e in evaluations] == [c.id for c in conversations]
     assert [e.failed for e in evaluations] == [True, False, True]
     assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_an_intent_the_judge_could_not_name_falls_back_to_the_customers_words() -> None:
+    """A small judge answers "N/A" for intents it cannot name; each such answer would
+    otherwise be a cluster of its own."""
+    model = ScriptedModel([structured(_answer(intent="N/A"))])
+    evaluation = asyncio.run(
+        ConversationJudge(model).evaluate(exchange_failure(0), returns_only_spec())
+    )
+    assert evaluation.intent and evaluation.intent.lower() != "n/a"
+    assert "exchange" in evaluation.intent.lower()

@@ -109,6 +109,10 @@ def _unneeded_escalation(conversation: ProductionConversation, signals: Signals)
     return not any(t in NEEDED_HANDOFF_TRIGGERS for t in handoff_triggers(conversation))
 
 
+NO_INTENT = frozenset({"", "n/a", "na", "none", "unknown", "not applicable", "-", "null"})
+"""Intents a small judge gives when it found none (each would otherwise become a cluster)."""
+
+
 def _intent(conversation: ProductionConversation) -> str:
     said = customer_messages(conversation)
     return short_intent(said[0]) if said else ""
@@ -250,6 +254,8 @@ class ConversationJudge:
             judged = answer["cause"]
             cause = judged if judged in FAILURE_CAUSES else _signal_cause(conversation, signals)
         intent = " ".join(str(answer["intent"]).split()[:INTENT_WORDS])
+        if intent.strip(" .").lower() in NO_INTENT:
+            intent = ""  # the customer's own first words say more than "N/A"
         return ConversationEvaluation(
             conversation_id=conversation.id,
             agent_version=conversation.agent_version,
