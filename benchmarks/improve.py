@@ -184,7 +184,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 "retail", "openapi", document=retail_app.openapi(), base_url=retail_url
             )
             agent = client.agents.create("retail-support")
-            version = client.agents.create_version(agent.id, v1_spec(), note="v1 (no exchanges)")
+            version = client.agents.versions.create(agent.id, v1_spec(), note="v1 (no exchanges)")
             client.deployments.deploy(agent.id, version.number)
             started = time.monotonic()
             conversations = asyncio.run(production(client, agent.id, args))

@@ -8,6 +8,10 @@ commands so the client commands stay light.
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
@@ -136,3 +140,50 @@ def worker(
     settings = load_server_settings(None, None, process_role="worker")
     configure_server_logging(settings)
     run_worker(settings, modules or [], drain_seconds=drain_seconds)
+
+
+START_TIMEOUT = 60.0
+
+
+class BackgroundServer:
+    """Uvicorn on a helper thread, so the main thread can drive the API while it serves."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="deputy-server", daemon=True)
+
+    def start(self, timeout: float = START_TIMEOUT) -> bool:
+        """Start serving; False when the server did not come up (e.g. the port is taken)."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                return False
+            time.sleep(0.05)
+        return True
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C or SIGTERM)."""
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+            self._server.should_exit = True
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            out().print("\nStopping…", markup=False)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            self.stop()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
