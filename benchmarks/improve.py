@@ -21,17 +21,14 @@ import asyncio
 import json
 import os
 import platform as host
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
+from benchmarks.served import deputy_serve
 from examples.retail.auth import AuthConfig
 from examples.retail.rest import create_app as create_retail_app
 from examples.retail.server import serve_app
@@ -68,50 +65,6 @@ def v1_spec() -> dict[str, Any]:
             if not policy["applies_to"]:
                 del policy["applies_to"]
     return spec
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _env(data_dir: Path, agent_model: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPUTY_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO)])
-    env.update(
-        DEPUTY_DATA_DIR=str(data_dir),
-        DEPUTY_SANDBOX_BACKENDS=json.dumps({"retail": "examples.retail.sandbox:world_factory"}),
-        DEPUTY_IMPROVEMENT_INTERVAL_HOURS="0",
-        DEPUTY_DEFAULT_MODEL=agent_model,
-        XDG_CONFIG_HOME=str(data_dir / "config"),
-    )
-    return env
-
-
-def _start_server(env: dict[str, str], port: int, log: Any) -> tuple[subprocess.Popen[str], str]:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "deputy.cli.main", "serve", "--port", str(port)],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-    )
-    assert server.stdout is not None
-    key = ""
-    for line in server.stdout:
-        if "dpy_key_" in line:
-            key = next(w for w in line.split() if w.startswith("dpy_key_"))
-            break
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    return server, key
 
 
 async def _converse(
@@ -171,51 +124,47 @@ async def production(
 
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    env = _env(work / "data", args.agent_model)
-    log = (work / "serve.log").open("w")
-    port = _free_port()
-    server, key = _start_server(env, port, log)
-    url = f"http://127.0.0.1:{port}"
+    settings = {
+        "DEPUTY_IMPROVEMENT_INTERVAL_HOURS": "0",
+        "DEPUTY_DEFAULT_MODEL": args.agent_model,
+    }
     timings: dict[str, float] = {}
-    try:
-        retail_app = create_retail_app(RetailStore(), AuthConfig(mode="none"))
-        with serve_app(retail_app) as retail_url, DeputyClient(url, key) as client:
-            client.tool_sources.create(
-                "retail", "openapi", document=retail_app.openapi(), base_url=retail_url
-            )
-            agent = client.agents.create("retail-support")
-            version = client.agents.versions.create(agent.id, v1_spec(), note="v1 (no exchanges)")
-            client.deployments.deploy(agent.id, version.number)
-            started = time.monotonic()
-            conversations = asyncio.run(production(client, agent.id, args))
-            timings["production_seconds"] = round(time.monotonic() - started, 1)
-            started = time.monotonic()
-            improvement = client.improvement.start(
-                agent.id,
-                model=args.model,
-                trials=1,
-                suite_scenarios=args.suite_scenarios,
-                world={"retail": {"target": "simulation", "backend": "retail"}},
-            )
-            finished = client.improvement.wait(
-                improvement.id,
-                timeout=IMPROVE_TIMEOUT,
-                on_progress=lambda r: print(f"improvement: {r.progress}", flush=True),
-            )
-            timings["improvement_seconds"] = round(time.monotonic() - started, 1)
-            proposals = [
-                client.proposals.get(p).model_dump(mode="json") for p in finished.proposal_ids
-            ]
-            return {
-                "conversations": conversations,
-                "improvement_run": finished.model_dump(mode="json"),
-                "proposals": proposals,
-                "timings": timings,
-            }
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        log.close()
+    retail_app = create_retail_app(RetailStore(), AuthConfig(mode="none"))
+    with (
+        deputy_serve(work, settings) as served,
+        serve_app(retail_app) as retail_url,
+        DeputyClient(served.url, served.key) as client,
+    ):
+        client.tool_sources.create(
+            "retail", "openapi", document=retail_app.openapi(), base_url=retail_url
+        )
+        agent = client.agents.create("retail-support")
+        version = client.agents.versions.create(agent.id, v1_spec(), note="v1 (no exchanges)")
+        client.deployments.deploy(agent.id, version.number)
+        started = time.monotonic()
+        conversations = asyncio.run(production(client, agent.id, args))
+        timings["production_seconds"] = round(time.monotonic() - started, 1)
+        started = time.monotonic()
+        improvement = client.improvement.start(
+            agent.id,
+            model=args.model,
+            trials=1,
+            suite_scenarios=args.suite_scenarios,
+            world={"retail": {"target": "simulation", "backend": "retail"}},
+        )
+        finished = client.improvement.wait(
+            improvement.id,
+            timeout=IMPROVE_TIMEOUT,
+            on_progress=lambda r: print(f"improvement: {r.progress}", flush=True),
+        )
+        timings["improvement_seconds"] = round(time.monotonic() - started, 1)
+        proposals = [client.proposals.get(p).model_dump(mode="json") for p in finished.proposal_ids]
+        return {
+            "conversations": conversations,
+            "improvement_run": finished.model_dump(mode="json"),
+            "proposals": proposals,
+            "timings": timings,
+        }
 
 
 def main() -> None:

@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import platform as host
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from benchmarks.served import deputy_serve
 from examples.retail.sandbox import world_factory
 
 from deputy.sandbox.bench import select_tasks, tau2_oracle
@@ -41,24 +41,6 @@ SHARED = Path(os.environ.get("DEPUTY_SHARED_DIR", REPO.parent / "shared")) / "da
 RETAIL = SHARED / "tau2-bench" / "data" / "tau2" / "domains" / "retail"
 SPEC = REPO / "examples" / "specs" / "retail_support.yaml"
 RESULTS = Path(__file__).parent / "results" / "sandbox.json"
-BACKENDS = json.dumps({"retail": "examples.retail.sandbox:world_factory"})
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPUTY_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO)])
-    env.update(
-        DEPUTY_DATA_DIR=str(data_dir),
-        DEPUTY_SANDBOX_BACKENDS=BACKENDS,
-        XDG_CONFIG_HOME=str(data_dir / "config"),
-    )
-    return env
 
 
 def _cli(env: dict[str, str], *args: str, capture: bool = True) -> str:
@@ -78,32 +60,8 @@ def _cli(env: dict[str, str], *args: str, capture: bool = True) -> str:
 
 def local_run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """The suite on the local model through a real server, the CLI and the API."""
-    env = _env(work / "data")
-    port = _free_port()
-    log = (work / "serve.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "deputy.cli.main", "serve", "--port", str(port)],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        key = ""
-        for line in server.stdout:
-            if "dpy_key_" in line:
-                key = next(w for w in line.split() if w.startswith("dpy_key_"))
-                break
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        env.update(DEPUTY_URL=url, DEPUTY_API_KEY=key)
+    with deputy_serve(work) as served:
+        env, url, key = served.env, served.url, served.key
         agent = json.loads(_cli(env, "agents", "create", "retail-support", "--json"))
         _cli(env, "agents", "versions", "create", agent["id"], str(SPEC))
         suite_file = work / "suite.json"
@@ -158,10 +116,6 @@ def local_run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "scorecard_from_api_matches_cli_json": from_api == run["scorecard"],
             "cli_report": text,
         }
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 async def oracle_run(args: argparse.Namespace) -> dict[str, Any]:

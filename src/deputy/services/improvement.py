@@ -11,27 +11,25 @@ world)."""
 from __future__ import annotations
 
 import anyio
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from deputy.domain import resources as r
-from deputy.domain.errors import Conflict, NotFound
+from deputy.domain.errors import NotFound
 from deputy.domain.improvement import (
     ImprovementProgress,
     ImprovementReport,
     ImprovementRun,
     ImprovementRunCreate,
 )
-from deputy.domain.sandbox import OPEN
 from deputy.domain.tenancy import Principal
 from deputy.services.access import require, tenant
 from deputy.services.improvement_runs import agent_model, insert_run, start_run, stop_local
-from deputy.services.leased_jobs import run_db
+from deputy.services.leased_jobs import cancel_open_row, run_db
 from deputy.services.models import resolve_model
 from deputy.services.pagination import paginate
 from deputy.services.platform import Platform
 from deputy.store import tables as t
-from deputy.store.tables import utcnow
 
 __all__ = ["cancel_run", "create_run", "get_run", "list_runs"]
 
@@ -123,25 +121,7 @@ def list_runs(
 def _cancel(platform: Platform, principal: Principal, run_id: str) -> ImprovementRun:
     with tenant(platform, principal, "agents:write") as session:
         row = _run_row(session, run_id)
-        now = utcnow()
-        moved = session.execute(
-            update(t.ImprovementRun)
-            .where(t.ImprovementRun.id == run_id, t.ImprovementRun.status.in_(OPEN))
-            .values(
-                status="cancelled",
-                lease_owner=None,
-                lease_expires_at=None,
-                updated_at=now,
-                finished_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if not moved.rowcount:  # type: ignore[attr-defined]
-            raise Conflict(
-                f"improvement run {run_id} has already finished ({row.status})",
-                details={"run_id": run_id, "status": row.status},
-            )
-        session.refresh(row)
+        cancel_open_row(session, row, "improvement run")
         return run_resource(row)
 
 

@@ -32,8 +32,9 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
-from deputy.domain.errors import DeputyError
+from deputy.domain.errors import Conflict, DeputyError
 from deputy.services.platform import Platform
 from deputy.store import tables as t
 from deputy.store.db import Database
@@ -397,3 +398,28 @@ class LeasedJobs(Generic[Row, C, R, P, E]):
         while True:
             await self.resume(platform)
             await asyncio.sleep(platform.settings.turn_lease_seconds)
+
+
+def cancel_open_row(session: Session, row: Row, noun: str) -> None:
+    """Mark a queued or running job `cancelled` at once, its lease dropped, in one conditional
+    update (a job that finished meanwhile is left alone: Conflict, saying how it ended)."""
+    table = type(row)
+    now = utcnow()
+    moved = session.execute(
+        update(table)
+        .where(table.id == row.id, table.status.in_(("queued", "running")))
+        .values(
+            status="cancelled",
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+            finished_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        raise Conflict(
+            f"{noun} {row.id} has already finished ({row.status})",
+            details={"run_id": row.id, "status": row.status},
+        )
+    session.refresh(row)

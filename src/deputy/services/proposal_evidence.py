@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from deputy.domain import lifecycle as lc
 from deputy.domain.errors import InvalidRequest
-from deputy.domain.sandbox_results import Comparison, Scorecard, TrialResult
+from deputy.domain.sandbox_results import Comparison, Scorecard
 from deputy.domain.spec import SpecChange, diff_specs, render_diff_text, spec_from_data
 from deputy.lifecycle.gate import (
     Gate,
@@ -25,6 +25,7 @@ from deputy.lifecycle.gate import (
     sandbox_gate,
 )
 from deputy.sandbox.compare import compare
+from deputy.services.sandbox import incomparable, trial_results
 from deputy.store import tables as t
 
 RunField = Literal["sandbox_run_id", "baseline_run_id"]
@@ -67,31 +68,14 @@ def _succeeded_run(
     return row
 
 
-def _results(session: Session, run_id: str) -> list[TrialResult]:
-    query = (
-        select(t.SandboxTrial.result)
-        .where(t.SandboxTrial.run_id == run_id)
-        .order_by(t.SandboxTrial.position)
-    )
-    return [TrialResult.model_validate(data) for data in session.scalars(query)]
-
-
 def _comparison(session: Session, baseline: t.SandboxRun, candidate: t.SandboxRun) -> Comparison:
-    """Candidate against baseline, as `compare_runs` computes it: the same suite and seed, so
-    both versions met the same customers."""
-    if baseline.suite_sha256 != candidate.suite_sha256:
+    """Candidate against baseline, as `services.sandbox.compare_runs` computes it."""
+    if problem := incomparable(baseline, candidate):
         raise InvalidRequest(
-            f"the baseline run {baseline.id} and the candidate run {candidate.id} ran different "
-            "suites: an A/B needs runs of the same suite",
+            f"baseline run {baseline.id} and candidate run {candidate.id}: {problem}",
             details={"baseline_run_id": baseline.id, "sandbox_run_id": candidate.id},
         )
-    if baseline.seed != candidate.seed:
-        raise InvalidRequest(
-            f"the baseline run used seed {baseline.seed} and the candidate run seed "
-            f"{candidate.seed}: an A/B needs runs with the same seed",
-            details={"baseline_seed": baseline.seed, "candidate_seed": candidate.seed},
-        )
-    return compare(_results(session, baseline.id), _results(session, candidate.id))
+    return compare(trial_results(session, baseline.id), trial_results(session, candidate.id))
 
 
 def _check_conversations(session: Session, agent_id: str, ids: Sequence[str]) -> None:

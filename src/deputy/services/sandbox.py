@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 
 import anyio
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from deputy.domain import resources as r
@@ -28,7 +28,7 @@ from deputy.domain.tenancy import Principal
 from deputy.sandbox.compare import compare
 from deputy.services.access import require, tenant
 from deputy.services.builds import succeeded_row
-from deputy.services.leased_jobs import run_db
+from deputy.services.leased_jobs import cancel_open_row, run_db
 from deputy.services.models import resolve_model
 from deputy.services.pagination import decode_cursor, encode_cursor, paginate
 from deputy.services.platform import Platform
@@ -283,15 +283,32 @@ class _Finished:
     results: list[TrialResult]
 
 
-def _finished(session: Session, run_id: str) -> _Finished:
-    row = _finished_row(session, run_id)
+def trial_results(session: Session, run_id: str) -> list[TrialResult]:
+    """A run's stored trial results, in the suite's order."""
     query = (
         select(t.SandboxTrial.result)
         .where(t.SandboxTrial.run_id == run_id)
         .order_by(t.SandboxTrial.position)
     )
-    results = [TrialResult.model_validate(data) for data in session.scalars(query)]
-    return _Finished(row.suite_sha256, row.seed, results)
+    return [TrialResult.model_validate(data) for data in session.scalars(query)]
+
+
+def incomparable(baseline: t.SandboxRun | _Finished, candidate: t.SandboxRun | _Finished) -> str:
+    """Why two runs cannot be an A/B ("" when they can): both versions must have met the
+    same customers, so the same suite with the same seed."""
+    if baseline.suite_sha256 != candidate.suite_sha256:
+        return "the two runs ran different suites: an A/B needs runs of the same suite"
+    if baseline.seed != candidate.seed:
+        return (
+            f"the two runs used different seeds ({baseline.seed} and {candidate.seed}): an "
+            "A/B needs runs with the same seed"
+        )
+    return ""
+
+
+def _finished(session: Session, run_id: str) -> _Finished:
+    row = _finished_row(session, run_id)
+    return _Finished(row.suite_sha256, row.seed, trial_results(session, run_id))
 
 
 def compare_runs(
@@ -303,15 +320,15 @@ def compare_runs(
     with tenant(platform, principal, "agents:read") as session:
         baseline = _finished(session, baseline_id)
         candidate = _finished(session, candidate_id)
-    if baseline.suite_sha256 != candidate.suite_sha256:
+    if problem := incomparable(baseline, candidate):
         raise ValidationFailed(
-            "the two runs ran different suites: compare runs of the same suite",
-            details={"baseline": baseline_id, "candidate": candidate_id},
-        )
-    if baseline.seed != candidate.seed:
-        raise ValidationFailed(
-            "the two runs used different seeds: compare runs with the same seed",
-            details={"baseline_seed": baseline.seed, "candidate_seed": candidate.seed},
+            problem,
+            details={
+                "baseline": baseline_id,
+                "candidate": candidate_id,
+                "baseline_seed": baseline.seed,
+                "candidate_seed": candidate.seed,
+            },
         )
     return compare(baseline.results, candidate.results)
 
@@ -319,25 +336,7 @@ def compare_runs(
 def _cancel(platform: Platform, principal: Principal, run_id: str) -> s.SandboxRun:
     with tenant(platform, principal, "agents:write") as session:
         row = run_row(session, run_id)
-        now = utcnow()
-        moved = session.execute(
-            update(t.SandboxRun)
-            .where(t.SandboxRun.id == run_id, t.SandboxRun.status.in_(s.OPEN))
-            .values(
-                status="cancelled",
-                lease_owner=None,
-                lease_expires_at=None,
-                updated_at=now,
-                finished_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if not moved.rowcount:  # type: ignore[attr-defined]
-            raise Conflict(
-                f"sandbox run {run_id} has already finished ({row.status})",
-                details={"run_id": run_id, "status": row.status},
-            )
-        session.refresh(row)
+        cancel_open_row(session, row, "sandbox run")
         return run_resource(row)
 
 
