@@ -147,6 +147,12 @@ class Settings(BaseSettings):
         description="How often the improvement loop runs by itself for each deployed agent "
         "(0: only on demand).",
     )
+    smtp_listen: str | None = Field(
+        default=None,
+        pattern=r"^[^:\s]+:\d{1,5}$",
+        description="host:port of the built-in SMTP listener for inbound email (e.g. "
+        "127.0.0.1:2525); unset: no listener (IMAP polling still works).",
+    )
     worker_heartbeat_seconds: float = Field(default=2.0, gt=0)
     worker_dead_after_seconds: float = Field(default=10.0, gt=0)
 

@@ -19,9 +19,13 @@ from deputy.api.middleware import (
     RequestContextMiddleware,
 )
 from deputy.api.routes import (
+    a2a,
     agents,
     audit,
     builds,
+    channel_messaging,
+    channel_voice,
+    channels,
     conversation_ws,
     conversations,
     deployments,
@@ -31,15 +35,19 @@ from deputy.api.routes import (
     knowledge,
     materials,
     models,
+    openai_compat,
     proposals,
     sandbox,
     tools,
+    widget,
     workspaces,
 )
 from deputy.observability.metrics import HttpMetrics
 from deputy.observability.tracing import configure_tracing
 from deputy.services.autopilot import keep_watching_canaries
 from deputy.services.build_runs import keep_resuming_builds, stop_builds
+from deputy.services.channel_email import keep_serving_email
+from deputy.services.channel_gateway import keep_delivering
 from deputy.services.conversation_turns import keep_resuming
 from deputy.services.improvement_runs import (
     keep_resuming_improvement_runs,
@@ -78,10 +86,22 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
         watching = asyncio.create_task(keep_watching_canaries(platform))
         improving = asyncio.create_task(keep_resuming_improvement_runs(platform))
         scheduling = asyncio.create_task(keep_scheduling_improvements(platform))
+        # Channels: the outbox (and deliveries a crash left), the SMTP listener, IMAP pollers.
+        delivering = asyncio.create_task(keep_delivering(platform))
+        emailing = asyncio.create_task(keep_serving_email(platform))
         try:
             yield
         finally:
-            tasks = (resuming, resuming_builds, resuming_runs, watching, improving, scheduling)
+            tasks = (
+                resuming,
+                resuming_builds,
+                resuming_runs,
+                watching,
+                improving,
+                scheduling,
+                delivering,
+                emailing,
+            )
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -118,9 +138,15 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
         deployments.router,
         audit.router,
         improvement.router,
+        channels.router,
+        channel_messaging.router,
+        channel_voice.router,
+        openai_compat.router,
     ):
         app.include_router(router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(conversation_ws.router, prefix="/v1")
+    app.include_router(a2a.router)
+    app.include_router(widget.router)
     app.include_router(health.router)
 
     def body_limit(scope: Scope) -> int:

@@ -35,6 +35,11 @@ IdKind = Literal[
     "rev",
     "dep",
     "imp",
+    "chn",
+    "chin",
+    "chb",
+    "cht",
+    "chout",
 ]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
