@@ -1,0 +1,7 @@
+"""Scaffold: filled in by this issue's channel work."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
