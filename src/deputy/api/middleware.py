@@ -218,9 +218,14 @@ class IdempotencyMiddleware:
             return
         headers = Headers(scope=scope)
         key = headers.get("idempotency-key")
-        if key is None or "text/event-stream" in headers.get("accept", ""):
+        if (
+            key is None
+            or "text/event-stream" in headers.get("accept", "")
+            or "authorization" not in headers
+        ):
             # A streamed answer cannot be held back and replayed; streamed messages are
-            # deduplicated by their `client_message_id` instead.
+            # deduplicated by their `client_message_id` instead. Requests without a key
+            # (signed channel webhooks) are deduplicated by their platform's delivery id.
             await self.app(scope, receive, send)
             return
         if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():

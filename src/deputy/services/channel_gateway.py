@@ -5,19 +5,14 @@ Inbound: `accept` stores a delivery before the adapter acknowledges it (a repeat
 keys point to (or starts one on the connection's agent), posts the message as a turn (the
 delivery id is the turn's `client_message_id`, so processing twice never answers twice) and
 hands what the agent said to the outbox. Deliveries a crash left `received` are processed again
-by `keep_delivering`.
-
-Outbound: every `agent_message` and `human_message` entry of a conversation carried on a
-connection becomes one outbox row, exactly once (a binding's `delivered_seq` moves in the same
-transaction), so a colleague's reply from the queue goes out on the channel too. Rows are sent
-by the kind's `Sender` and retried with exponential backoff until sent or out of attempts."""
+by `keep_delivering`, the sweeper that also sends the outbox (`deputy.services.channel_outbox`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,25 +21,28 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from deputy.channels.base import DeliveryFailed, Sender
+from deputy.channels.base import Sender
 from deputy.domain import resources as r
-from deputy.domain.channels import Attachment, ChannelKind, Inbound, Outbound
+from deputy.domain.channels import Attachment, ChannelKind, Inbound
 from deputy.domain.errors import DeputyError
 from deputy.domain.ids import new_id
 from deputy.services import conversations
 from deputy.services.channel_connections import LoadedConnection, load_connection
+from deputy.services.channel_outbox import (
+    CUSTOMER_KINDS,
+    deliver_due,
+    enqueue_replies,
+    wake_delivery,
+    wakeup_event,
+)
 from deputy.services.platform import Platform
 from deputy.store import tables as t
 from deputy.store.tables import utcnow
 
 log = logging.getLogger("deputy.channels")
 
-MAX_ATTEMPTS = 8
-MAX_BACKOFF_SECONDS = 300.0
-SEND_LEASE_SECONDS = 60.0
 STALE_INBOUND_SECONDS = 600.0
 SWEEP_SECONDS = 1.0
-CUSTOMER_KINDS = ("agent_message", "human_message")
 MAX_TEXT = 8000
 OUTBOX_KINDS: tuple[ChannelKind, ...] = ("email", "slack", "telegram", "whatsapp", "sms")
 
@@ -58,11 +56,6 @@ class Reception:
     inbound_id: str | None = None
     conversation_id: str | None = None
     replies: tuple[str, ...] = ()
-
-
-def backoff_seconds(attempts: int) -> float:
-    """Seconds before attempt `attempts + 1`: 2, 4, 8, ... up to five minutes."""
-    return float(min(MAX_BACKOFF_SECONDS, 2.0**attempts))
 
 
 # ---- inbound ------------------------------------------------------------------------------
@@ -180,13 +173,25 @@ def _bind_new(
         _remember(session, connection, conversation_id, inbound)
 
 
-# One conversation per new thread even when two of its messages arrive at once.
-_thread_locks: dict[tuple[str, str], asyncio.Lock] = {}
+# One conversation per new thread even when two of its messages arrive at once; a lock lives
+# while someone holds or awaits it (threads are many, their bursts short).
+_thread_locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
 
-def _lock(connection: LoadedConnection, inbound: Inbound) -> asyncio.Lock:
+@contextlib.asynccontextmanager
+async def _one_at_a_time(connection: LoadedConnection, inbound: Inbound) -> AsyncIterator[None]:
     key = (connection.id, inbound.thread_keys[0] if inbound.thread_keys else "")
-    return _thread_locks.setdefault(key, asyncio.Lock())
+    lock, users = _thread_locks.get(key) or (asyncio.Lock(), 0)
+    _thread_locks[key] = (lock, users + 1)
+    try:
+        async with lock:
+            yield
+    finally:
+        lock, users = _thread_locks[key]
+        if users <= 1:
+            del _thread_locks[key]
+        else:
+            _thread_locks[key] = (lock, users - 1)
 
 
 async def conversation_for(
@@ -194,7 +199,7 @@ async def conversation_for(
 ) -> str:
     """The open conversation the delivery's thread keys point to, else a new one with the
     connection's agent on the connection's channel (the customer known by their channel id)."""
-    async with _lock(connection, inbound):
+    async with _one_at_a_time(connection, inbound):
         found = await platform.db.run(_find, platform, connection, inbound)
         if found is not None:
             return found
@@ -211,7 +216,13 @@ async def conversation_for(
         created = await platform.db.run(
             conversations.create_conversation, platform, connection.principal, body
         )
-        await platform.db.run(_bind_new, platform, connection, created.id, inbound)
+        try:
+            await platform.db.run(_bind_new, platform, connection, created.id, inbound)
+        except IntegrityError:  # another process started this thread's conversation first
+            found = await platform.db.run(_find, platform, connection, inbound)
+            if found is None:
+                raise
+            return found
         return created.id
 
 
@@ -311,175 +322,6 @@ def _settled(task: asyncio.Task[Reception]) -> None:
         log.warning("a channel delivery could not be processed: %r", task.exception())
 
 
-# ---- outbound -----------------------------------------------------------------------------
-
-
-def _enqueue(
-    platform: Platform, workspace_id: str, connection_id: str, conversation_id: str
-) -> int:
-    with platform.db.tenant_session(workspace_id) as session:
-        binding = session.scalar(
-            select(t.ChannelBinding)
-            .where(
-                t.ChannelBinding.connection_id == connection_id,
-                t.ChannelBinding.conversation_id == conversation_id,
-            )
-            .with_for_update()
-        )
-        if binding is None:
-            return 0
-        entries = session.scalars(
-            select(t.ConversationEntry)
-            .where(
-                t.ConversationEntry.conversation_id == conversation_id,
-                t.ConversationEntry.seq > binding.delivered_seq,
-            )
-            .order_by(t.ConversationEntry.seq)
-        ).all()
-        queued = 0
-        for entry in entries:
-            if entry.kind in CUSTOMER_KINDS and entry.text.strip():
-                message = Outbound(
-                    conversation_id=conversation_id,
-                    entry_seq=entry.seq,
-                    text=entry.text,
-                    reply_to=dict(binding.reply_to),
-                    author="human" if entry.kind == "human_message" else "agent",
-                )
-                session.add(
-                    t.ChannelOutboxRow(
-                        id=new_id("chout"),
-                        workspace_id=workspace_id,
-                        connection_id=connection_id,
-                        conversation_id=conversation_id,
-                        entry_seq=entry.seq,
-                        payload=asdict(message),
-                        status="pending",
-                        attempts=0,
-                    )
-                )
-                queued += 1
-        if entries:
-            binding.delivered_seq = entries[-1].seq
-            binding.updated_at = utcnow()
-        return queued
-
-
-async def enqueue_replies(
-    platform: Platform, workspace_id: str, connection_id: str, conversation_id: str
-) -> int:
-    """Queue the conversation's customer-visible entries not queued yet; how many."""
-    return await platform.db.run(_enqueue, platform, workspace_id, connection_id, conversation_id)
-
-
-def _behind(platform: Platform) -> list[tuple[str, str, str]]:
-    """Bindings whose conversation has entries past what was queued."""
-    with platform.db.session() as session:
-        rows = session.execute(
-            select(
-                t.ChannelBinding.workspace_id,
-                t.ChannelBinding.connection_id,
-                t.ChannelBinding.conversation_id,
-            )
-            .join(t.Conversation, t.Conversation.id == t.ChannelBinding.conversation_id)
-            .where(t.Conversation.last_seq > t.ChannelBinding.delivered_seq)
-            .limit(200)
-        ).all()
-        return [(w, c, v) for w, c, v in rows]
-
-
-def _claim_due(platform: Platform, limit: int = 50) -> list[tuple[str, str]]:
-    """Due outbox rows claimed for sending (their next attempt pushed a lease ahead, so
-    another process leaves them alone): (workspace id, row id)."""
-    now = utcnow()
-    claimed: list[tuple[str, str]] = []
-    with platform.db.session() as session:
-        due = session.execute(
-            select(
-                t.ChannelOutboxRow.workspace_id,
-                t.ChannelOutboxRow.id,
-                t.ChannelOutboxRow.next_attempt_at,
-            )
-            .where(
-                t.ChannelOutboxRow.status == "pending", t.ChannelOutboxRow.next_attempt_at <= now
-            )
-            .order_by(t.ChannelOutboxRow.next_attempt_at)
-            .limit(limit)
-        ).all()
-        for workspace_id, row_id, at in due:
-            taken = session.execute(
-                update(t.ChannelOutboxRow)
-                .where(t.ChannelOutboxRow.id == row_id, t.ChannelOutboxRow.next_attempt_at == at)
-                .values(next_attempt_at=now + timedelta(seconds=SEND_LEASE_SECONDS))
-            )
-            if taken.rowcount:  # type: ignore[attr-defined]
-                claimed.append((workspace_id, row_id))
-    return claimed
-
-
-def _outbox_row(platform: Platform, workspace_id: str, row_id: str) -> tuple[str, Outbound, int]:
-    with platform.db.tenant_session(workspace_id) as session:
-        row = session.get_one(t.ChannelOutboxRow, row_id)
-        return row.connection_id, Outbound(**row.payload), row.attempts
-
-
-def _sent(platform: Platform, workspace_id: str, row_id: str, external_id: str | None) -> None:
-    with platform.db.tenant_session(workspace_id) as session:
-        row = session.get_one(t.ChannelOutboxRow, row_id)
-        row.status, row.sent_at, row.external_id = "sent", utcnow(), external_id
-        row.attempts += 1
-        row.last_error = None
-
-
-def _failed(
-    platform: Platform, workspace_id: str, row_id: str, error: str, permanent: bool
-) -> None:
-    with platform.db.tenant_session(workspace_id) as session:
-        row = session.get_one(t.ChannelOutboxRow, row_id)
-        row.attempts += 1
-        row.last_error = error[:2000]
-        if permanent or row.attempts >= MAX_ATTEMPTS:
-            row.status = "failed"
-        else:
-            row.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(row.attempts))
-
-
-async def _send_one(
-    platform: Platform, senders: Mapping[ChannelKind, Sender], workspace_id: str, row_id: str
-) -> None:
-    connection_id, message, _attempts = await platform.db.run(
-        _outbox_row, platform, workspace_id, row_id
-    )
-    try:
-        connection = await platform.db.run(load_connection, platform, connection_id, tuple(senders))
-        sender = senders[connection.kind]
-        external_id = await sender.send(connection.config, connection.secrets, message)
-    except DeliveryFailed as exc:
-        log.warning("channel %s: a send failed: %s", connection_id, exc)
-        await platform.db.run(_failed, platform, workspace_id, row_id, str(exc), exc.permanent)
-        return
-    except DeputyError as exc:  # the connection is gone or disabled: nothing can send it
-        await platform.db.run(_failed, platform, workspace_id, row_id, exc.message, True)
-        return
-    except Exception as exc:  # an adapter's bug or an unexpected transport error: retry
-        log.warning("channel %s: a send failed unexpectedly", connection_id, exc_info=True)
-        await platform.db.run(
-            _failed, platform, workspace_id, row_id, f"{type(exc).__name__}: {exc}", False
-        )
-        return
-    await platform.db.run(_sent, platform, workspace_id, row_id, external_id)
-
-
-async def deliver_due(platform: Platform, senders: Mapping[ChannelKind, Sender]) -> int:
-    """Queue what conversations said since, then send every due outbox row once; how many
-    rows were tried."""
-    for workspace_id, connection_id, conversation_id in await platform.db.run(_behind, platform):
-        await enqueue_replies(platform, workspace_id, connection_id, conversation_id)
-    claimed = await platform.db.run(_claim_due, platform)
-    await asyncio.gather(*(_send_one(platform, senders, w, i) for w, i in claimed))
-    return len(claimed)
-
-
 def _stale_inbound(platform: Platform) -> list[tuple[str, str, str, dict[str, Any]]]:
     cutoff = utcnow() - timedelta(seconds=STALE_INBOUND_SECONDS)
     with platform.db.session() as session:
@@ -510,25 +352,14 @@ async def resume_inbound(platform: Platform) -> int:
     return len(stale)
 
 
-_wakeup: asyncio.Event | None = None
-
-
-def wake_delivery() -> None:
-    """Send now instead of at the next sweep (after new replies were queued)."""
-    if _wakeup is not None:
-        _wakeup.set()
-
-
 async def keep_delivering(
     platform: Platform, senders: Mapping[ChannelKind, Sender] | None = None
 ) -> None:
     """The outbox and inbound sweeper of this process (runs until cancelled)."""
-    global _wakeup
     from deputy.channels import default_senders
 
     chosen = senders if senders is not None else default_senders()
-    _wakeup = asyncio.Event()
-    try:
+    with wakeup_event() as wakeup:
         while True:
             try:
                 await resume_inbound(platform)
@@ -536,7 +367,5 @@ async def keep_delivering(
             except Exception:
                 log.warning("the channel outbox sweep failed; trying again", exc_info=True)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_wakeup.wait(), SWEEP_SECONDS)
-            _wakeup.clear()
-    finally:
-        _wakeup = None
+                await asyncio.wait_for(wakeup.wait(), SWEEP_SECONDS)
+            wakeup.clear()
