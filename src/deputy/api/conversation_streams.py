@@ -16,6 +16,7 @@ from deputy.domain.tenancy import Principal
 from deputy.runtime.journal import RecordedEntry
 from deputy.runtime.ports import EventSink
 from deputy.services import conversations as svc
+from deputy.services.conversation_store import shows
 from deputy.services.platform import Platform
 
 log = logging.getLogger("deputy.api.streams")
@@ -180,10 +181,12 @@ async def follow_conversation(
             yield r.ConversationEvent(type="status", conversation=conversation)
             return
         async for event in _with_heartbeats(live, HEARTBEAT_SECONDS):
-            if event is not None and event.entry is not None and sent is not None:
-                if event.entry.seq <= sent:
+            if event is not None and event.entry is not None:
+                if sent is not None and event.entry.seq <= sent:
                     continue
                 sent = event.entry.seq
+                if not shows(principal, event.entry.kind):
+                    continue
             yield event
             if event is not None and _closes(event):
                 return

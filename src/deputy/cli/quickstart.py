@@ -74,6 +74,7 @@ class QuickstartRun:
     sandbox_run_id: str | None = None
     proposal_id: str | None = None
     deployed: bool = False
+    widget_key: str | None = None
     resources: ExitStack = field(default_factory=ExitStack)
 
     def client(self) -> DeputyClient:
@@ -318,6 +319,9 @@ def _deploy(run: QuickstartRun) -> None:
         deployment = client.deployments.deploy(
             run.agent_id, run.version, proposal_id=run.proposal_id
         )
+        run.widget_key = client.keys.create(  # published in web pages: it only starts chats
+            "web chat widget", kind="channel", agent_id=run.agent_id, scopes=["widget:sessions"]
+        ).secret
     run.deployed = True
     run.note(
         f"version {deployment.live_version} is live on {deployment.channel} channels "
@@ -359,6 +363,13 @@ def print_access(run: QuickstartRun) -> None:
         f"\nDeputy is running at {run.url}\n  API reference:  {run.url}/docs\n", markup=False
     )
     print_bootstrap(run.bootstrap, run.url)
+    if run.widget_key is not None and run.agent_id is not None:
+        tag = f'data-agent="{run.agent_id}" data-key="{run.widget_key}"'
+        console.print(
+            f"\nWeb chat:  {run.url}/chat/{run.agent_id}#key={run.widget_key}\nEmbed it in a "
+            f'web page:  <script src="{run.url}/widget.js" {tag}></script>',
+            markup=False,
+        )
     key = run.owner_key or "<your key>"
     console.print(
         f"\nTry it:\n  curl -H 'Authorization: Bearer {key}' {run.url}/v1/workspace\n"

@@ -25,6 +25,7 @@ Scope = Literal[
     "conversations:read",
     "conversations:write",
     "metrics:read",
+    "widget:sessions",
 ]
 
 ALL_SCOPES: frozenset[Scope] = frozenset(get_args(Scope))
@@ -40,8 +41,13 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     "owner": ALL_SCOPES - {"workspaces:create"},
 }
 
-# A channel key is what a website widget or a messaging webhook holds: it may only talk.
+# A channel key is what a server-side integration or a messaging webhook holds: it may only talk.
 CHANNEL_KEY_SCOPES: frozenset[Scope] = frozenset({"conversations:write", "conversations:read"})
+# A widget key is the channel key published in a web page's script tag: it may only start widget
+# sessions (each a new conversation and a token for that conversation alone), so it holds no
+# other scope (`deputy.services.widget_sessions`).
+WIDGET_SCOPE: Scope = "widget:sessions"
+WIDGET_KEY_SCOPES: frozenset[Scope] = frozenset({WIDGET_SCOPE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,8 @@ class Principal:
     member_id: str | None = None
     role: Role | None = None
     agent_id: str | None = None  # channel keys are bound to one agent
+    # A widget session's token is bound to one conversation: it sees no other.
+    conversation_id: str | None = None
 
     def allows(self, scope: Scope) -> bool:
         return scope in self.scopes

@@ -28,6 +28,7 @@ from deputy.services.conversation_store import (
     load_conversation,
     next_seq,
     not_closed,
+    shows,
     turn_result,
 )
 from deputy.services.conversation_turn_records import OPEN_STATUSES, RAW_INBOUND, LeaseLost
@@ -117,7 +118,25 @@ def _result(
 ) -> r.TurnResult:
     with tenant(platform, principal, "conversations:read") as session:
         row = load_conversation(session, principal, conversation_id)
-        return turn_result(session, row, session.get_one(t.Turn, turn_id))
+        result = turn_result(session, row, session.get_one(t.Turn, turn_id))
+    shown = [e for e in result.entries if shows(principal, e.kind)]
+    return result.model_copy(update={"entries": shown})
+
+
+class _CustomerView:
+    """A live sink that passes on only the entries `principal` may see (reply pieces are
+    what the customer will be told, so they pass)."""
+
+    def __init__(self, sink: EventSink, principal: Principal) -> None:
+        self._sink = sink
+        self._principal = principal
+
+    async def entry(self, entry: RecordedEntry) -> None:
+        if shows(self._principal, entry.kind):
+            await self._sink.entry(entry)
+
+    async def reply_delta(self, text: str) -> None:
+        await self._sink.reply_delta(text)
 
 
 async def _answer(
@@ -181,6 +200,8 @@ async def post_message(
     stored, the turn runs to its end even when the caller is cancelled (a client that went
     away). Raises `Unavailable` when the agent's turn failed (the message stays on record)."""
     require(principal, "conversations:write")
+    if sink is not None and principal.conversation_id is not None:
+        sink = _CustomerView(sink, principal)
     accepted = await platform.db.run(_accept, platform, principal, conversation_id, body)
     raw_text = None
     if accepted.inbound is not None:

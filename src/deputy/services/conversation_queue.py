@@ -86,6 +86,8 @@ def list_queue(
         query = query.where(t.Conversation.queue == queue)
     if principal.agent_id is not None:
         query = query.where(t.Conversation.agent_id == principal.agent_id)
+    if principal.conversation_id is not None:
+        query = query.where(t.Conversation.id == principal.conversation_id)
     if cursor:
         query = query.where(t.Conversation.id > decode_cursor(cursor))
     with tenant(platform, principal, "conversations:read") as session:

@@ -56,11 +56,28 @@ def transcript_entry(entry: RecordedEntry) -> r.TranscriptEntry:
     )
 
 
+CUSTOMER_FACING: frozenset[str] = frozenset(
+    {"customer_message", "agent_message", "human_message", "feedback"}
+)
+"""The entries a widget session's token sees: what was said, never the model's raw steps,
+tool calls or guardrail verdicts (a blocked draft must not reach the customer's browser)."""
+
+
+def shows(principal: Principal, kind: str) -> bool:
+    """Whether `principal` may see transcript entries of `kind`."""
+    return principal.conversation_id is None or kind in CUSTOMER_FACING
+
+
 def visible(
     row: t.Conversation | None, principal: Principal, conversation_id: str
 ) -> t.Conversation:
-    """The row if the principal may see it: a channel key sees only its own agent's."""
-    if row is None or (principal.agent_id is not None and row.agent_id != principal.agent_id):
+    """The row if the principal may see it: a channel key sees only its own agent's, a widget
+    session's token only its own conversation."""
+    if (
+        row is None
+        or (principal.agent_id is not None and row.agent_id != principal.agent_id)
+        or (principal.conversation_id is not None and row.id != principal.conversation_id)
+    ):
         raise NotFound("conversation", conversation_id)
     return row
 

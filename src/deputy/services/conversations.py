@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from deputy.domain import resources as r
-from deputy.domain.errors import InvalidRequest, NotFound
+from deputy.domain.errors import InvalidRequest, NotFound, PermissionDenied
 from deputy.domain.ids import new_id
 from deputy.domain.tenancy import Principal
 from deputy.runtime.journal import Entry
@@ -29,6 +29,7 @@ from deputy.services.conversation_queue import (
     reply_as_human,
 )
 from deputy.services.conversation_store import (
+    CUSTOMER_FACING,
     add_entry,
     agent_spec,
     conversation_resource,
@@ -97,6 +98,11 @@ def create_conversation(
     latest version when it was never deployed; `context` becomes the runtime's context (e.g.
     the authenticated user); the spec's chat greeting opens the transcript."""
     require(principal, "conversations:write")
+    if principal.conversation_id is not None:
+        raise PermissionDenied(
+            "a widget session's token may only talk in its own conversation: start a new "
+            "session with the widget key"
+        )
     if principal.agent_id is not None and principal.agent_id != body.agent_id:
         raise NotFound("agent", body.agent_id)
     conversation_id = new_id("cnv")  # known before the version: a canary share hashes it
@@ -168,11 +174,13 @@ def list_conversations(
     limit: int,
     cursor: str | None,
 ) -> r.Page[r.Conversation]:
-    """The workspace's conversations, newest first (a channel key: its agent's only)."""
+    """The workspace's conversations, newest first (a channel key: its agent's only; a widget
+    session's token: its own)."""
     query = select(t.Conversation)
     for column, value in (
         (t.Conversation.agent_id, agent_id),
         (t.Conversation.agent_id, principal.agent_id),
+        (t.Conversation.id, principal.conversation_id),
         (t.Conversation.status, status),
         (t.Conversation.customer_id, customer_id),
     ):
@@ -201,15 +209,13 @@ def list_entries(
     limit = max(1, min(limit, MAX_LIMIT))
     with tenant(platform, principal, "conversations:read") as session:
         load_conversation(session, principal, conversation_id)
-        rows = session.scalars(
-            select(t.ConversationEntry)
-            .where(
-                t.ConversationEntry.conversation_id == conversation_id,
-                t.ConversationEntry.seq > after,
-            )
-            .order_by(t.ConversationEntry.seq)
-            .limit(limit + 1)
-        ).all()
+        query = select(t.ConversationEntry).where(
+            t.ConversationEntry.conversation_id == conversation_id,
+            t.ConversationEntry.seq > after,
+        )
+        if principal.conversation_id is not None:
+            query = query.where(t.ConversationEntry.kind.in_(CUSTOMER_FACING))
+        rows = session.scalars(query.order_by(t.ConversationEntry.seq).limit(limit + 1)).all()
         entries = [entry_resource(row) for row in rows[:limit]]
     return r.TranscriptPage(
         entries=entries, next_after=entries[-1].seq if len(rows) > limit else None

@@ -2,7 +2,9 @@
 
 A key's token is `dpy_<key id>_<secret>`; the id locates the row and the secret is compared in
 constant time against the stored hash. A member key's power is its scopes intersected with its
-member's current role, so demoting a member takes effect on the next request.
+member's current role, so demoting a member takes effect on the next request. A widget session's
+token (`dpw_…`, `deputy.services.widget_sessions`) authenticates too, for its one conversation.
+A channel key holding `widget:sessions` (the key published in web pages) holds nothing else.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from deputy.domain.ids import is_id, new_id
 from deputy.domain.tenancy import (
     CHANNEL_KEY_SCOPES,
     ROLE_SCOPES,
+    WIDGET_KEY_SCOPES,
+    WIDGET_SCOPE,
     KeyKind,
     Principal,
     Role,
@@ -30,6 +34,7 @@ from deputy.services import audit
 from deputy.services.access import require, tenant
 from deputy.services.pagination import paginate
 from deputy.services.platform import Platform
+from deputy.services.widget_sessions import SESSION_TOKEN_PREFIX, session_principal
 from deputy.store import tables as t
 
 TOKEN_PREFIX = "dpy_"  # noqa: S105 - a public prefix, not a secret
@@ -62,7 +67,9 @@ def grantable_scopes(
 ) -> frozenset[Scope]:
     """What a key of `kind` may actually do given the member's role (if any)."""
     if kind == "channel":
-        limit = CHANNEL_KEY_SCOPES
+        # a widget key (published in web pages) has `widget:sessions` and nothing else
+        widget_only = WIDGET_SCOPE in key_scopes and not key_scopes & CHANNEL_KEY_SCOPES
+        limit = WIDGET_KEY_SCOPES if widget_only else CHANNEL_KEY_SCOPES
     elif kind == "service":
         limit = ROLE_SCOPES["owner"]
     else:
@@ -108,6 +115,8 @@ def insert_key(
 
 
 def authenticate(platform: Platform, token: str) -> Principal:
+    if token.startswith(SESSION_TOKEN_PREFIX):
+        return session_principal(platform, token)
     key_id, secret = _parse_token(token)
     now = datetime.now(UTC)
     with platform.db.session() as session:
@@ -170,8 +179,17 @@ def create_key(platform: Platform, principal: Principal, body: r.KeyCreate) -> r
             raise InvalidRequest(
                 "only channel keys are bound to an agent", details={"field": "agent_id"}
             )
-        possible = grantable_scopes(body.kind, role, frozenset(principal.scopes))
-        requested = frozenset(body.scopes) if body.scopes is not None else possible
+        asked = frozenset(body.scopes) if body.scopes is not None else None
+        widget = asked is not None and WIDGET_SCOPE in asked
+        if widget and (body.kind != "channel" or asked != WIDGET_KEY_SCOPES):
+            raise InvalidRequest(
+                f"{WIDGET_SCOPE!r} is for a channel key published in web pages, which holds no "
+                "other scope",
+                details={"field": "scopes"},
+            )
+        granting = principal.scopes if asked is None else principal.scopes & asked
+        possible = grantable_scopes(body.kind, role, frozenset(granting))
+        requested = asked if asked is not None else possible
         beyond = sorted(requested - possible)
         if beyond:
             raise PermissionDenied(
