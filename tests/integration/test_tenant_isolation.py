@@ -12,7 +12,11 @@ from deputy.testing import FunctionModel, reply
 from tests.integration.conftest import Api
 from tests.integration.retail_agent import serve_model
 
-SPEC = {"name": "Support", "goal": "Answer order questions."}
+SPEC = {
+    "name": "Support",
+    "goal": "Answer order questions.",
+    "channels": {"openai": {"enabled": True}},  # reachable over the OpenAI endpoint, for A
+}
 SANDBOX_MODEL = "openai:isolation-test"
 SUITE = {
     "name": "Secret A suite",
@@ -58,6 +62,38 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "suite": SUITE,
         "model": SANDBOX_MODEL,
     },
+    ("POST", "/v1/channel-connections"): {
+        "agent_id": "{agent_id}",
+        "kind": "email",
+        "name": "b-mailbox",
+        "config": {"address": "b@example.com", "smtp_host": "127.0.0.1"},
+    },
+    ("PATCH", "/v1/channel-connections/{connection_id}"): {"enabled": False},
+    ("POST", "/v1/chat/completions"): {
+        "model": "deputy/{agent_id}",
+        "messages": [{"role": "user", "content": "hijacked by B"}],
+    },
+    ("POST", "/v1/openai/chat/completions"): {
+        "model": "deputy/a-agent",
+        "messages": [{"role": "user", "content": "hijacked by B"}],
+    },
+}
+# Routes that take a multipart upload instead of a JSON body.
+FILES: dict[tuple[str, str], dict[str, tuple[str, bytes, str]]] = {
+    ("POST", "/v1/conversations/{conversation_id}/attachments"): {
+        "file": ("b.txt", b"by B", "text/plain")
+    },
+}
+# Routes no API key opens: each authenticates its caller by a platform's signature or token
+# tied to one connection, so another workspace's key gets nothing more than no key would. B
+# calls them on A's own connection, unsigned: refused, never processed.
+SIGNED_BY_THE_PLATFORM: dict[tuple[str, str], str] = {
+    ("POST", "/v1/channels/{connection_id}/webhook"): (
+        "Slack's signing secret (X-Slack-Signature), Telegram's X-Telegram-Bot-Api-Secret-Token, "
+        "WhatsApp's X-Hub-Signature-256 (app secret), Twilio's X-Twilio-Signature (auth token)"
+    ),
+    ("GET", "/v1/channels/{connection_id}/webhook"): "WhatsApp's hub.verify_token handshake",
+    ("POST", "/v1/channels/{connection_id}/voice"): "Twilio's X-Twilio-Signature (auth token)",
 }
 
 
@@ -98,6 +134,7 @@ def snapshot(api: Api, key: str) -> str:
         "/v1/proposals",
         "/v1/audit",
         "/v1/improvement/runs",
+        "/v1/channel-connections",
     ):
         parts.append(
             re.sub(
@@ -158,6 +195,17 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
     conversation = api.client.post(
         "/v1/conversations", json={"agent_id": agent["id"]}, headers=a
     ).json()
+    connection = api.client.post(
+        "/v1/channel-connections",
+        json={
+            "agent_id": agent["id"],
+            "kind": "telegram",
+            "name": "a-telegram",
+            "config": {},
+            "secrets": {"bot_token": "tok-a-chn-secret", "secret_token": "hook-a-secret"},
+        },
+        headers=a,
+    ).json()
     build = api.client.post(
         "/v1/builds",
         json={"goal": "Secret A goal", "material_ids": [material["id"]], "model": "none"},
@@ -196,6 +244,10 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
         "proposal_id": proposal["id"],
         "deployment_id": deployment["id"],
         "improvement_run_id": improvement["id"],
+        "connection_id": connection["id"],
+        "model": "deputy/a-agent",
+        # Any id: B cannot see A's conversation, so no attachment of it is reachable.
+        "attachment_id": "att_01ARZ3NDEKTSV4RRFFQ69G5FAV",
     }
     _, b_key = api.new_workspace("Bee")
     before = snapshot(api, api.owner_key)
@@ -206,7 +258,12 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
         body = BODIES.get((method, path))
         if body is not None:
             body = {k: fill(v, ids) for k, v in body.items()}
-        response = api.client.request(method, url, json=body, headers=api.headers(b_key))
+        if (method, path) in FILES:
+            response = api.client.request(
+                method, url, files=FILES[(method, path)], headers=api.headers(b_key)
+            )
+        else:
+            response = api.client.request(method, url, json=body, headers=api.headers(b_key))
         covered += 1
         text = response.text
         private = (
@@ -237,11 +294,17 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
             "Secret A proposal",
             deployment["id"],
             improvement["id"],
+            connection["id"],
+            "a-telegram",
+            "tok-a-chn-secret",
+            "hook-a-secret",
         )
         sent = url + json.dumps(body)  # echoing what the caller sent reveals nothing
         for secret_value in (value for value in private if value not in sent):
             assert secret_value not in text, f"{method} {path} leaked {secret_value}: {text}"
-        if "{" in path:
+        if (method, path) in SIGNED_BY_THE_PLATFORM:
+            assert response.status_code in (401, 403, 404), f"{method} {path}: {text}"
+        elif "{" in path:
             assert response.status_code == 404, f"{method} {path}: {response.status_code} {text}"
         else:
             assert response.status_code < 500, f"{method} {path}: {response.status_code} {text}"
@@ -249,6 +312,34 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
                 assert response.status_code == 403
 
     assert covered >= 18
+    assert set(SIGNED_BY_THE_PLATFORM) <= set(routes(api))
+
+    # Key-authenticated front doors outside /v1 (A2A) and the OpenAI endpoint reach nothing of A.
+    b = api.headers(b_key)
+    rpc = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "message/send",
+        "params": {"message": {"kind": "message", "messageId": "b-1", "role": "user",
+                               "parts": [{"kind": "text", "text": "hijacked by B"}]}},
+    }  # fmt: skip
+    for response in (
+        api.client.get(f"/a2a/{agent['id']}/.well-known/agent-card.json", headers=b),
+        api.client.post(f"/a2a/{agent['id']}", json=rpc, headers=b),
+        api.client.get("/v1/openai/models/deputy/a-agent", headers=b),
+        api.client.post(
+            "/v1/chat/completions",
+            json=BODIES[("POST", "/v1/chat/completions")] | {"model": f"deputy/{agent['id']}"},
+            headers=b,
+        ),
+    ):
+        assert response.status_code == 404, response.text
+        assert "Answer order questions" not in response.text  # the card's description
+    assert api.client.get("/v1/openai/models", headers=b).json()["data"] == []
+    assert (
+        api.client.get(f"/a2a/{agent['id']}/.well-known/agent-card.json", headers=a).json()["name"]
+        == "a-agent"
+    )
     assert snapshot(api, api.owner_key) == before
     assert (
         api.client.get(f"/v1/materials/{material['id']}/content", headers=a).content

@@ -43,6 +43,7 @@ from deputy.api.routes import (
     widget,
     workspaces,
 )
+from deputy.api.widget_cors import WidgetCorsMiddleware
 from deputy.observability.metrics import HttpMetrics
 from deputy.observability.tracing import configure_tracing
 from deputy.services.autopilot import keep_watching_canaries
@@ -152,12 +153,16 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
     app.include_router(health.router)
 
     def body_limit(scope: Scope) -> int:
-        if scope.get("method") == "POST" and scope.get("path") in UPLOAD_PATHS:
+        path = scope.get("path", "")
+        uploading = path in UPLOAD_PATHS or conversation_attachments.is_upload_path(path)
+        if scope.get("method") == "POST" and uploading:
             return settings.max_upload_bytes + MULTIPART_OVERHEAD
         return settings.max_json_body_bytes
 
     # Added innermost first: the request context wraps everything.
     app.add_middleware(IdempotencyMiddleware, db=platform.db)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    # The widget calls the API from the shop's origin (bearer tokens only, no cookies).
+    app.add_middleware(WidgetCorsMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

@@ -17,6 +17,7 @@ from deputy.cli import auth, server
 from deputy.cli.agents import agents_app
 from deputy.cli.bench import bench_app
 from deputy.cli.build import build, builds_app
+from deputy.cli.channels import channels_app
 from deputy.cli.conversations import chat, conversations_app
 from deputy.cli.deployments import deployments_app
 from deputy.cli.improve import improve_app
@@ -112,6 +113,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(bench_app, name="bench")
 app.add_typer(proposals_app, name="proposals")
 app.add_typer(deployments_app, name="deployments")
+app.add_typer(channels_app, name="channels")
 app.add_typer(audit_app, name="audit")
 app.add_typer(improve_app, name="improve")
 

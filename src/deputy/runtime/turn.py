@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from deputy.domain.spec import AgentSpec
 from deputy.guardrails import GuardrailReport, InputGuard, OutputGuard, resolve_guardrails
 from deputy.llm.errors import ModelError, ModelUnavailable
-from deputy.llm.language import detect_language
+from deputy.llm.language import LanguageDetector
 from deputy.llm.types import Model, Usage
 from deputy.runtime.answers import wants_human
 from deputy.runtime.context import TurnContext, TurnInput
@@ -49,15 +49,36 @@ def _report(entry: RecordedEntry | None) -> GuardrailReport | None:
     return GuardrailReport.model_validate(entry.data) if entry is not None else None
 
 
+_LANGUAGE_ALIASES = {"nb": "no", "iw": "he", "in": "id", "ji": "yi", "jw": "jv", "fil": "tl"}
+"""Primary language subtags the detector reports under another code (fastText's labels):
+Norwegian Bokmål is `no`, the deprecated Hebrew and Indonesian tags are `he` and `id`."""
+RELATIVE_FLOOR = 0.15
+"""The least score a spec language needs, when the text is clearly in a language the spec does
+not offer, to be taken as the close relative it was confused with."""
+_detector = LanguageDetector()
+
+
+def _base(tag: str) -> str:
+    base = tag.split("-")[0].lower()
+    return _LANGUAGE_ALIASES.get(base, base)
+
+
 def _language(spec: AgentSpec, text: str, current: str | None) -> str | None:
-    """The spec language the customer writes in; the current one when unsure."""
+    """The spec language the customer writes in; the current one when unsure. The detector's
+    best guess counts when it is confident; when that guess is a language the spec does not
+    offer, a spec language among its next candidates with at least `RELATIVE_FLOOR` is taken
+    instead (the lite model reads Norwegian as Danish, Slovak as Czech, Bulgarian and
+    Ukrainian as Russian, with the right language second)."""
     if len(spec.languages) == 1:
         return spec.languages[0]
-    guess = detect_language(text)
-    if guess.determined:
-        for tag in spec.languages:
-            if tag.split("-")[0].lower() == guess.code:
-                return tag
+    allowed: dict[str, str] = {}
+    for tag in spec.languages:
+        allowed.setdefault(_base(tag), tag)
+    guesses = _detector.candidates(text, k=3)
+    if guesses and guesses[0].confidence >= _detector.threshold:
+        for rank, guess in enumerate(guesses):
+            if guess.code in allowed and (rank == 0 or guess.confidence >= RELATIVE_FLOOR):
+                return allowed[guess.code]
     return current or spec.languages[0]
 
 

@@ -23,6 +23,7 @@ from deputy.sdk import _calls as calls
 from deputy.sdk._calls import UNSET, Unset
 from deputy.sdk._http import AsyncHTTP
 from deputy.sdk.builds import AsyncBuildsAPI
+from deputy.sdk.channels import AsyncChannelsAPI
 from deputy.sdk.client import DEFAULT_TIMEOUT, KNOWLEDGE_TIMEOUT, MODEL_TIMEOUT
 from deputy.sdk.conversations import AsyncConversationsAPI, AsyncQueueAPI
 from deputy.sdk.credentials import resolve_credentials
@@ -432,6 +433,7 @@ class AsyncDeputyClient:
         self.builds = AsyncBuildsAPI(self._http)
         self.sandbox = AsyncSandboxAPI(self._http)
         self.proposals = AsyncProposalsAPI(self._http)
+        self.channels = AsyncChannelsAPI(self._http)
         self.deployments = AsyncDeploymentsAPI(self._http)
         self.audit = AsyncAuditAPI(self._http)
         self.improvement = AsyncImprovementAPI(self._http)

@@ -25,6 +25,7 @@ from deputy.sdk import _calls as calls
 from deputy.sdk._calls import UNSET, Unset
 from deputy.sdk._http import SyncHTTP
 from deputy.sdk.builds import BuildsAPI
+from deputy.sdk.channels import ChannelsAPI
 from deputy.sdk.conversations import ConversationsAPI, QueueAPI
 from deputy.sdk.credentials import resolve_credentials
 from deputy.sdk.deployments import DeploymentsAPI
@@ -459,6 +460,7 @@ class DeputyClient:
         self.builds = BuildsAPI(self._http)
         self.sandbox = SandboxAPI(self._http)
         self.proposals = ProposalsAPI(self._http)
+        self.channels = ChannelsAPI(self._http)
         self.deployments = DeploymentsAPI(self._http)
         self.audit = AuditAPI(self._http)
         self.improvement = ImprovementAPI(self._http)
