@@ -23,24 +23,20 @@ import hashlib
 import io
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from deputy.channels.email.imap import Mailbox, MailboxError
 from deputy.channels.email.listener import ListenerHandler, Received, start_listener
 from deputy.channels.email.parse import ParsedEmail, parse_email, reply_to
 from deputy.domain.channels import Attachment, EmailConfig, Inbound
-from deputy.domain.ids import new_id
 from deputy.services import channel_gateway
 from deputy.services.channel_connections import LoadedConnection, enabled_connections
 from deputy.services.conversation_store import agent_spec
 from deputy.services.deployment_routing import live_version
 from deputy.services.platform import Platform
 from deputy.store import tables as t
-from deputy.store.tables import utcnow
 
 log = logging.getLogger("deputy.channels.email")
 
@@ -111,30 +107,6 @@ def _store_attachments(
     return tuple(stored)
 
 
-def _store_ignored(
-    platform: Platform, connection: LoadedConnection, inbound: Inbound, reason: str
-) -> bool:
-    """Record a message that is not answered (status `ignored`); False for a repeat."""
-    try:
-        with platform.db.tenant_session(connection.workspace_id) as session:
-            session.add(
-                t.ChannelInboundRow(
-                    id=new_id("chin"),
-                    workspace_id=connection.workspace_id,
-                    connection_id=connection.id,
-                    delivery_id=inbound.delivery_id[:500],
-                    status="ignored",
-                    payload=asdict(inbound),
-                    error=reason[:2000],
-                    processed_at=utcnow(),
-                )
-            )
-            session.flush()
-        return True
-    except IntegrityError:
-        return False
-
-
 def _ignore_reason(connection: LoadedConnection, parsed: ParsedEmail) -> str | None:
     assert isinstance(connection.config, EmailConfig)
     if parsed.ignored:
@@ -186,7 +158,7 @@ async def take(
         metadata={"email_subject": parsed.subject[:200]} if parsed.subject else {},
     )
     if reason is not None:
-        stored = await platform.db.run(_store_ignored, platform, connection, inbound, reason)
+        stored = await channel_gateway.ignore(platform, connection, inbound, reason)
         log.info("email %s on %s not answered: %s", parsed.message_id, connection.id, reason)
         return "ignored" if stored else "duplicate"
     accepted = await channel_gateway.receive_in_background(platform, connection, inbound)

@@ -72,8 +72,14 @@ def _inbound(payload: Mapping[str, Any]) -> Inbound:
     return Inbound(**data)
 
 
-def _store(platform: Platform, connection: LoadedConnection, inbound: Inbound) -> str | None:
-    """The stored delivery's id; None when this delivery id was stored before."""
+def _store(
+    platform: Platform,
+    connection: LoadedConnection,
+    inbound: Inbound,
+    ignored_because: str | None = None,
+) -> str | None:
+    """The stored delivery's id (`received`, or `ignored` with the reason); None when this
+    delivery id was stored before."""
     try:
         with platform.db.tenant_session(connection.workspace_id) as session:
             row = t.ChannelInboundRow(
@@ -81,14 +87,23 @@ def _store(platform: Platform, connection: LoadedConnection, inbound: Inbound) -
                 workspace_id=connection.workspace_id,
                 connection_id=connection.id,
                 delivery_id=inbound.delivery_id[:500],
-                status="received",
+                status="received" if ignored_because is None else "ignored",
                 payload=_payload(inbound),
+                error=None if ignored_because is None else ignored_because[:2000],
+                processed_at=None if ignored_because is None else utcnow(),
             )
             session.add(row)
             session.flush()
             return row.id
     except IntegrityError:
         return None
+
+
+async def ignore(
+    platform: Platform, connection: LoadedConnection, inbound: Inbound, reason: str
+) -> bool:
+    """Record a delivery that is not answered (a bounce, an auto-reply); False for a repeat."""
+    return await platform.db.run(_store, platform, connection, inbound, reason) is not None
 
 
 async def accept(platform: Platform, connection: LoadedConnection, inbound: Inbound) -> str | None:

@@ -15,12 +15,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from deputy.channels.base import DeliveryFailed, InboundRejected
 from deputy.channels.messaging.webhook import (
     MalformedWebhook,
     Parsed,
+    PlatformSender,
     Webhook,
     WebhookAnswer,
     WebhookRequest,
@@ -144,22 +143,17 @@ def parse(request: WebhookRequest, config: KindConfig) -> Parsed:
 WEBHOOK = Webhook(verify=verify, parse=parse)
 
 
-class SlackSender:
+class SlackSender(PlatformSender):
     """`chat.postMessage` in the customer's thread, with the bot token."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.transport = transport
+    platform = "slack"
 
     async def send(
         self, config: KindConfig, secrets: Mapping[str, str], message: Outbound
     ) -> str | None:
         slack = config_of(config, SlackConfig)
-        token = secrets.get("bot_token")
-        if not token:
-            raise DeliveryFailed("slack: the connection has no bot token", permanent=True)
-        channel = message.reply_to.get("channel")
-        if not isinstance(channel, str):
-            raise DeliveryFailed("slack: no channel to answer in", permanent=True)
+        token = self.secret(secrets, "bot_token")
+        channel = str(self.target(message, "channel", "no channel to answer in"))
         thread_ts = message.reply_to.get("thread_ts")
         url = f"{base_url(slack.api_base_url)}/chat.postMessage"
         headers = {"Authorization": f"Bearer {token}"}

@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-import httpx
-
-from deputy.channels.base import DeliveryFailed, InboundRejected
+from deputy.channels.base import InboundRejected
 from deputy.channels.messaging.webhook import (
     MalformedWebhook,
     Parsed,
+    PlatformSender,
     Webhook,
     WebhookAnswer,
     WebhookRequest,
@@ -91,22 +90,17 @@ def parse(request: WebhookRequest, config: KindConfig) -> Parsed:
 WEBHOOK = Webhook(verify=verify, parse=parse)
 
 
-class SmsSender:
+class SmsSender(PlatformSender):
     """A message from the connection's number with the Messages API (basic auth)."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.transport = transport
+    platform = "sms"
 
     async def send(
         self, config: KindConfig, secrets: Mapping[str, str], message: Outbound
     ) -> str | None:
         sms = config_of(config, SmsConfig)
-        token = secrets.get("auth_token")
-        if not token:
-            raise DeliveryFailed("sms: the connection has no auth token", permanent=True)
-        to = message.reply_to.get("to")
-        if not isinstance(to, str):
-            raise DeliveryFailed("sms: no number to answer", permanent=True)
+        token = self.secret(secrets, "auth_token")
+        to = str(self.target(message, "to", "no number to answer"))
         url = f"{base_url(sms.api_base_url)}/2010-04-01/Accounts/{sms.account_sid}/Messages.json"
         sent: str | None = None
         async with client(self.transport) as http:

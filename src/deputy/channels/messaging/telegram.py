@@ -8,12 +8,11 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
-from deputy.channels.base import DeliveryFailed, InboundRejected
+from deputy.channels.base import InboundRejected
 from deputy.channels.messaging.webhook import (
     MalformedWebhook,
     Parsed,
+    PlatformSender,
     Webhook,
     WebhookRequest,
     base_url,
@@ -126,22 +125,17 @@ def parse(request: WebhookRequest, config: KindConfig) -> Parsed:
 WEBHOOK = Webhook(verify=verify, parse=parse)
 
 
-class TelegramSender:
+class TelegramSender(PlatformSender):
     """`sendMessage` to the customer's chat (the first piece quotes their message)."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.transport = transport
+    platform = "telegram"
 
     async def send(
         self, config: KindConfig, secrets: Mapping[str, str], message: Outbound
     ) -> str | None:
         telegram = config_of(config, TelegramConfig)
-        token = secrets.get("bot_token")
-        if not token:
-            raise DeliveryFailed("telegram: the connection has no bot token", permanent=True)
-        chat_id = message.reply_to.get("chat_id")
-        if not isinstance(chat_id, int | str):
-            raise DeliveryFailed("telegram: no chat to answer in", permanent=True)
+        token = self.secret(secrets, "bot_token")
+        chat_id = self.target(message, "chat_id", "no chat to answer in")
         quoted = message.reply_to.get("message_id")
         url = f"{base_url(telegram.api_base_url)}/bot{token}/sendMessage"
         sent: str | None = None

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
 from deputy.channels.base import DeliveryFailed
 from deputy.channels.tls import client_tls_context
-from deputy.domain.channels import Inbound, KindConfig
+from deputy.domain.channels import Inbound, KindConfig, Outbound
 
 SEND_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
@@ -159,3 +159,27 @@ def split_text(text: str, limit: int) -> list[str]:
     if text:
         pieces.append(text)
     return pieces
+
+
+class PlatformSender:
+    """What the platforms' senders share: an optional transport (a test's stand-in for the
+    network) and the checks that fail a send for good when the connection or the
+    conversation lacks what the platform needs."""
+
+    platform: ClassVar[str]
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.transport = transport
+
+    def secret(self, secrets: Mapping[str, str], name: str) -> str:
+        value = secrets.get(name)
+        if not value:
+            what = name.replace("_", " ")
+            raise DeliveryFailed(f"{self.platform}: the connection has no {what}", permanent=True)
+        return value
+
+    def target(self, message: Outbound, key: str, missing: str) -> str | int:
+        value = message.reply_to.get(key)
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise DeliveryFailed(f"{self.platform}: {missing}", permanent=True)
+        return value

@@ -9,12 +9,11 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from deputy.channels.base import DeliveryFailed, InboundRejected
 from deputy.channels.messaging.webhook import (
     MalformedWebhook,
     Parsed,
+    PlatformSender,
     Webhook,
     WebhookAnswer,
     WebhookRequest,
@@ -145,22 +144,17 @@ def _inbound(message: Mapping[str, Any], names: Mapping[str, str]) -> Inbound:
 WEBHOOK = Webhook(verify=verify, parse=parse)
 
 
-class WhatsAppSender:
+class WhatsAppSender(PlatformSender):
     """A text message to the customer's number through the Graph API."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.transport = transport
+    platform = "whatsapp"
 
     async def send(
         self, config: KindConfig, secrets: Mapping[str, str], message: Outbound
     ) -> str | None:
         whatsapp = config_of(config, WhatsAppConfig)
-        token = secrets.get("access_token")
-        if not token:
-            raise DeliveryFailed("whatsapp: the connection has no access token", permanent=True)
-        to = message.reply_to.get("to")
-        if not isinstance(to, str):
-            raise DeliveryFailed("whatsapp: no number to answer", permanent=True)
+        token = self.secret(secrets, "access_token")
+        to = str(self.target(message, "to", "no number to answer"))
         url = f"{base_url(whatsapp.api_base_url)}/{whatsapp.phone_number_id}/messages"
         headers = {"Authorization": f"Bearer {token}"}
         sent: str | None = None
