@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -30,10 +30,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextmanager
-def serve_app(app: Any, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
-    """Serve `app` until the block ends; yields the base URL (no trailing slash)."""
+def serve_app(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    *,
+    lifespan: Literal["on", "off"] = "on",
+) -> Iterator[str]:
+    """Serve `app` until the block ends; yields the base URL (no trailing slash). `lifespan`
+    "off": the app's startup already ran elsewhere (e.g. in a TestClient)."""
     port = port if port is not None else free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan=lifespan)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
