@@ -116,10 +116,11 @@ def _start_server(run: QuickstartRun) -> None:
     assert run.platform is not None
     app = create_app(run.platform, jobs=build_jobs(run.platform))
     run.server = BackgroundServer(app, run.settings.host, run.settings.port)
-    if not run.server.start():
+    problem = run.server.start()
+    if problem is not None:
         raise fail(
-            f"the server did not start on {run.settings.host}:{run.settings.port}; is "
-            "the port in use (another Deputy?) Choose another with --port.",
+            f"the server did not start on {run.settings.host}:{run.settings.port}: {problem}. "
+            "Choose another port with --port.",
             EXIT_ERROR,
         )
 

@@ -142,7 +142,7 @@ def worker(
     run_worker(settings, modules or [], drain_seconds=drain_seconds)
 
 
-START_TIMEOUT = 60.0
+START_TIMEOUT = 180.0  # a first start on a busy 2-core machine compiles and migrates
 
 
 class BackgroundServer:
@@ -153,18 +153,28 @@ class BackgroundServer:
 
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="deputy-server", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="deputy-server", daemon=True)
 
-    def start(self, timeout: float = START_TIMEOUT) -> bool:
-        """Start serving; False when the server did not come up (e.g. the port is taken)."""
+    def _serve(self) -> None:
+        try:
+            self._server.run()
+        except SystemExit:  # uvicorn could not start (it logged why); `start` reports it
+            return
+
+    def start(self, timeout: float = START_TIMEOUT) -> str | None:
+        """Start serving; why it did not come up (the port is taken, or startup took longer
+        than `timeout` seconds), or None once it serves."""
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+            if not self._thread.is_alive():
                 self.stop()
-                return False
+                return "it stopped at once: is the port in use (another Deputy?)"
+            if time.monotonic() > deadline:
+                self.stop()
+                return f"it was not serving after {timeout:.0f} s (a very busy machine?)"
             time.sleep(0.05)
-        return True
+        return None
 
     def wait(self) -> None:
         """Block until the server stops (Ctrl-C or SIGTERM)."""
