@@ -32,6 +32,7 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     "validation_error": 422,
     "idempotency_key_reused": 422,
     "rate_limited": 429,
+    "budget_exhausted": 402,
     "internal_error": 500,
     "model_error": 502,
     "model_output_invalid": 502,
@@ -55,6 +56,7 @@ CODE_BY_HTTP_STATUS: dict[int, ErrorCode] = {
 _DESCRIPTIONS = {
     400: "Bad request: malformed JSON, bad cursor or parameter",
     401: "Missing, unknown, revoked or expired API key",
+    402: "A budget with a hard stop is spent: no new conversations this period",
     403: "The key lacks the scope this call needs",
     404: "Unknown resource (or one in another workspace)",
     409: "Conflict with the current state, or an idempotent request still running",

@@ -19,6 +19,7 @@ ErrorCode = Literal[
     "unsupported_media_type",
     "method_not_allowed",
     "rate_limited",
+    "budget_exhausted",
     "unavailable",
     "model_error",
     "model_output_invalid",
@@ -84,6 +85,13 @@ class PayloadTooLarge(DeputyError):
 
 class UnsupportedMediaType(DeputyError):
     code = "unsupported_media_type"
+
+
+class BudgetExhausted(DeputyError):
+    """A budget with a hard stop is spent for its period: no new conversations until it renews
+    or is raised. `details` names the budget, its limit, the spend and the period's end."""
+
+    code = "budget_exhausted"
 
 
 class Unavailable(DeputyError):

@@ -40,6 +40,15 @@ IdKind = Literal[
     "chb",
     "cht",
     "chout",
+    "pln",
+    "bdg",
+    "dsp",
+    "inv",
+    "alr",
+    "ntf",
+    "altg",
+    "prb",
+    "prr",
 ]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -41,6 +41,15 @@ AuditAction = Literal[
     "member.added",
     "member.role_changed",
     "member.removed",
+    "billing.plan_set",
+    "billing.plan_removed",
+    "billing.budget_set",
+    "billing.budget_removed",
+    "billing.outcome_disputed",
+    "billing.dispute_accepted",
+    "billing.dispute_rejected",
+    "alert.silenced",
+    "alert.resolved",
 ]
 ActorKind = Literal["member", "service", "channel", "system"]
 SYSTEM_AUTOPILOT = "system:autopilot"

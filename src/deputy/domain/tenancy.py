@@ -25,6 +25,9 @@ Scope = Literal[
     "conversations:read",
     "conversations:write",
     "metrics:read",
+    "billing:read",
+    "billing:write",
+    "alerts:write",
     "widget:sessions",
 ]
 
@@ -35,7 +38,7 @@ _READ: frozenset[Scope] = frozenset(s for s in ALL_SCOPES if s.endswith(":read")
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     "viewer": _READ,
-    "reviewer": _READ | {"reviews:write", "deployments:write"},
+    "reviewer": _READ | {"reviews:write", "deployments:write", "alerts:write"},
     "builder": _READ | {"materials:write", "agents:write", "conversations:write"},
     # `workspaces:create` is the platform operator's: only the bootstrap owner key carries it.
     "owner": ALL_SCOPES - {"workspaces:create"},

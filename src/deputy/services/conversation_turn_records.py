@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from deputy.billing.meter import meter, outcome_fact
 from deputy.domain import resources as r
 from deputy.domain.errors import Unavailable
 from deputy.domain.spec import AgentSpec
@@ -231,6 +232,8 @@ def complete_turn(
             entries.append(entry_resource(row))
             conversation.status, conversation.outcome = "closed", outcome
             conversation.outcome_evidence, conversation.closed_at = evidence, utcnow()
+            if (billed := outcome_fact(conversation)) is not None:
+                meter(session, billed)
         stored = session.get_one(t.Turn, turn.turn_id)
         stored.status, stored.finished_at, stored.error = "completed", utcnow(), None
         session.flush()

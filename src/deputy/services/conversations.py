@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from deputy.billing.meter import conversation_fact, meter, outcome_fact
 from deputy.domain import resources as r
 from deputy.domain.errors import InvalidRequest, NotFound, PermissionDenied
 from deputy.domain.ids import new_id
@@ -142,6 +143,8 @@ def create_conversation(
         )
         session.add(row)
         session.flush()
+        if (started := conversation_fact(row)) is not None:
+            meter(session, started)
         greeting = None
         if spec.channels.chat.greeting and body.channel in GREETING_CHANNELS:
             greeting = entry_resource(
@@ -275,6 +278,8 @@ def close_conversation(
         row.status, row.outcome, row.outcome_evidence = "closed", outcome, evidence
         row.closed_at = row.updated_at = utcnow()
         session.flush()
+        if (billed := outcome_fact(row)) is not None:
+            meter(session, billed)
         conversation, recorded = conversation_resource(row), entry_resource(entry)
     publish_entry(platform.events, conversation_id, recorded)
     publish_status(platform, conversation)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from deputy.billing.meter import meter, tool_call_fact
 from deputy.domain import resources as r
 from deputy.domain.errors import NotFound
 from deputy.domain.ids import new_id
@@ -161,6 +162,7 @@ class SqlCallLedger:
             row.finished_at = finish.finished_at
             row.duration_ms = finish.duration_ms
             session.flush()
+            meter(session, tool_call_fact(row))
             return call_record(row)
 
     def _refuse(

@@ -1,0 +1,1 @@
+"""Metering, plans, invoices and budgets (depends on domain and store only)."""
