@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         default=False,
         description="Serve /metrics without an API key (for a private scrape network).",
     )
+    trace_content: bool = Field(
+        default=False,
+        description="Record prompts, replies, customer text and tool arguments and results on "
+        "trace spans (off: spans carry ids, names, counts and codes only).",
+    )
     jobs_enabled: bool = True
     turn_lease_seconds: float = Field(
         default=30.0,
@@ -146,6 +151,27 @@ class Settings(BaseSettings):
         ge=0,
         description="How often the improvement loop runs by itself for each deployed agent "
         "(0: only on demand).",
+    )
+    probe_min_interval_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=86_400,
+        description="The shortest interval a synthetic probe may run at (tests lower it).",
+    )
+    probe_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Probes one process runs at once."
+    )
+    slo_check_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often every deployed agent's SLO burn rates are evaluated from the "
+        "database (burn-rate alerts opened and resolved).",
+    )
+    slo_min_events: int = Field(
+        default=10,
+        ge=1,
+        description="Events an SLO burn-rate rule needs in its short window before it fires "
+        "(so one failure out of two requests does not page).",
     )
     smtp_listen: str | None = Field(
         default=None,

@@ -15,7 +15,6 @@ import yaml
 
 from deputy.llm.registry import ModelRegistry
 from deputy.llm.types import Model
-from deputy.services.model_hub import DatabaseUsageSink
 from tests.integration.conftest import Api
 from tests.integration.retail_backend import RetailServer, retail_server
 
@@ -43,7 +42,7 @@ def serve_model(api: Api, name: str, model: Model) -> None:
     hub.root = ModelRegistry(
         hub.base_settings,
         local=hub.local,
-        usage_sink=DatabaseUsageSink(api.platform.db),
+        usage_sink=hub.root.usage_sink,
         served={name: model},
     )
 

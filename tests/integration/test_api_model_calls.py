@@ -30,7 +30,8 @@ def serve_fake(api: Api, name: str, model: ScriptedModel) -> None:
 
 def usage_rows(api: Api) -> list[t.UsageEventRow]:
     with api.platform.db.session() as session:
-        return list(session.scalars(select(t.UsageEventRow)))
+        model_calls = select(t.UsageEventRow).where(t.UsageEventRow.kind == "model_call")
+        return list(session.scalars(model_calls))
 
 
 def test_try_uses_the_workspace_model_and_meters_the_call(api: Api) -> None:

@@ -8,6 +8,7 @@ import re
 import time
 from typing import Any
 
+from deputy.services.alerts import open_alert
 from deputy.testing import FunctionModel, reply
 from tests.integration.conftest import Api
 from tests.integration.retail_agent import serve_model
@@ -28,6 +29,12 @@ SUITE = {
             "script": ["Hello"],
         }
     ],
+}
+PLAN = {
+    "name": "Secret A plan",
+    "currency": "USD",
+    "models": ["outcome_based"],
+    "components": [{"component": "resolved_outcome", "unit_price": "0.99"}],
 }
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/agents/{agent_id}/versions"): {"spec": {**SPEC, "goal": "Hijacked"}},
@@ -69,6 +76,30 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "config": {"address": "b@example.com", "smtp_host": "127.0.0.1"},
     },
     ("PATCH", "/v1/channel-connections/{connection_id}"): {"enabled": False},
+    ("POST", "/v1/probes"): {
+        "agent_id": "{agent_id}",
+        "name": "b-probe",
+        "scenario": {"script": ["hijacked by B"]},
+    },
+    ("PATCH", "/v1/probes/{probe_id}"): {"enabled": True, "name": "hijacked by B"},
+    ("PUT", "/v1/billing/plan"): {**PLAN, "name": "B plan"},
+    ("PUT", "/v1/billing/plans/{agent_id}"): {**PLAN, "name": "B plan"},
+    ("PUT", "/v1/billing/budget"): {"amount": "5", "currency": "USD"},
+    ("PUT", "/v1/billing/budgets/{agent_id}"): {"amount": "5", "currency": "USD"},
+    ("POST", "/v1/billing/invoices"): {"period": "2020-01", "agent_id": "{agent_id}"},
+    ("POST", "/v1/billing/disputes"): {"conversation_id": "{disputed_id}", "reason": "by B"},
+    ("POST", "/v1/billing/disputes/{dispute_id}/accept"): {"note": "by B"},
+    ("POST", "/v1/billing/disputes/{dispute_id}/reject"): {"note": "by B"},
+    ("POST", "/v1/alert-targets"): {
+        "name": "b-hook",
+        "kind": "webhook",
+        "config": {"url": "http://127.0.0.1:9/b"},
+        "secret": "whsec-b-0123456789abcdef",
+    },
+    ("PATCH", "/v1/alert-targets/{target_id}"): {"enabled": False},
+    ("POST", "/v1/alerts/test"): {"target_id": "{target_id}"},
+    ("POST", "/v1/alerts/{alert_id}/silence"): {"minutes": 5, "reason": "by B"},
+    ("POST", "/v1/alerts/{alert_id}/resolve"): {"reason": "by B"},
     ("POST", "/v1/chat/completions"): {
         "model": "deputy/{agent_id}",
         "messages": [{"role": "user", "content": "hijacked by B"}],
@@ -95,6 +126,11 @@ SIGNED_BY_THE_PLATFORM: dict[tuple[str, str], str] = {
     ("GET", "/v1/channels/{connection_id}/webhook"): "WhatsApp's hub.verify_token handshake",
     ("POST", "/v1/channels/{connection_id}/voice"): "Twilio's X-Twilio-Signature (auth token)",
 }
+
+# Routes whose path parameter names none of A's resources: a line of the caller's own preview.
+CALLERS_OWN: frozenset[tuple[str, str]] = frozenset(
+    {("GET", "/v1/billing/invoices/preview/lines/{number}/events")}
+)
 
 
 def fill(value: Any, ids: dict[str, str]) -> Any:
@@ -135,6 +171,15 @@ def snapshot(api: Api, key: str) -> str:
         "/v1/audit",
         "/v1/improvement/runs",
         "/v1/channel-connections",
+        "/v1/probes",
+        "/v1/alert-targets",
+        "/v1/alerts",
+        "/v1/billing/plan",
+        "/v1/billing/plans",
+        "/v1/billing/budget",
+        "/v1/billing/invoices",
+        "/v1/billing/disputes",
+        "/v1/usage/events",
     ):
         parts.append(
             re.sub(
@@ -206,6 +251,56 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
         },
         headers=a,
     ).json()
+    probe = api.client.post(
+        "/v1/probes",
+        json={
+            "agent_id": agent["id"],
+            "name": "Secret A probe",
+            "scenario": {"script": ["Secret A script"]},
+            "enabled": False,
+        },
+        headers=a,
+    ).json()
+    for path in ("/v1/billing/plan", f"/v1/billing/plans/{agent['id']}"):
+        assert api.client.put(path, json=PLAN, headers=a).status_code == 200
+    for path in ("/v1/billing/budget", f"/v1/billing/budgets/{agent['id']}"):
+        budget = {"amount": "123.45", "currency": "USD"}
+        assert api.client.put(path, json=budget, headers=a).status_code == 200
+    disputed = api.client.post(
+        "/v1/conversations", json={"agent_id": agent["id"]}, headers=a
+    ).json()
+    api.client.post(
+        f"/v1/conversations/{disputed['id']}/close", json={"outcome": "resolved"}, headers=a
+    )
+    dispute = api.client.post(
+        "/v1/billing/disputes",
+        json={"conversation_id": disputed["id"], "reason": "Secret A dispute"},
+        headers=a,
+    ).json()
+    invoice = api.client.post(
+        "/v1/billing/invoices", json={"period": "2020-01", "agent_id": agent["id"]}, headers=a
+    ).json()
+    target = api.client.post(
+        "/v1/alert-targets",
+        json={
+            "name": "a-hook",
+            "kind": "webhook",
+            "config": {"url": "http://10.0.0.7/hook"},
+            "secret": "whsec-a-secret-0123456789",
+        },
+        headers=a,
+    ).json()
+    with api.platform.db.tenant_session(agent["workspace_id"]) as session:
+        alert_id = open_alert(
+            session,
+            agent["workspace_id"],
+            key=f"probe:{agent['id']}",
+            kind="probe",
+            severity="page",
+            title="Secret A alert",
+            details={},
+            agent_id=agent["id"],
+        )[0].id
     build = api.client.post(
         "/v1/builds",
         json={"goal": "Secret A goal", "material_ids": [material["id"]], "model": "none"},
@@ -245,6 +340,12 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
         "deployment_id": deployment["id"],
         "improvement_run_id": improvement["id"],
         "connection_id": connection["id"],
+        "probe_id": probe["id"],
+        "target_id": target["id"],
+        "dispute_id": dispute["id"],
+        "disputed_id": disputed["id"],
+        "invoice_id": invoice["id"],
+        "alert_id": alert_id,
         "model": "deputy/a-agent",
         # Any id: B cannot see A's conversation, so no attachment of it is reachable.
         "attachment_id": "att_01ARZ3NDEKTSV4RRFFQ69G5FAV",
@@ -298,13 +399,28 @@ def test_another_workspace_key_reaches_nothing(api: Api) -> None:
             "a-telegram",
             "tok-a-chn-secret",
             "hook-a-secret",
+            probe["id"],
+            "Secret A probe",
+            "Secret A script",
+            target["id"],
+            "a-hook",
+            "10.0.0.7",
+            "whsec-a-secret",
+            alert_id,
+            "Secret A alert",
+            "Secret A plan",
+            "123.45",
+            dispute["id"],
+            "Secret A dispute",
+            disputed["id"],
+            invoice["id"],
         )
         sent = url + json.dumps(body)  # echoing what the caller sent reveals nothing
         for secret_value in (value for value in private if value not in sent):
             assert secret_value not in text, f"{method} {path} leaked {secret_value}: {text}"
         if (method, path) in SIGNED_BY_THE_PLATFORM:
             assert response.status_code in (401, 403, 404), f"{method} {path}: {text}"
-        elif "{" in path:
+        elif "{" in path and (method, path) not in CALLERS_OWN:
             assert response.status_code == 404, f"{method} {path}: {response.status_code} {text}"
         else:
             assert response.status_code < 500, f"{method} {path}: {response.status_code} {text}"

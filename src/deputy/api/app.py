@@ -21,7 +21,9 @@ from deputy.api.middleware import (
 from deputy.api.routes import (
     a2a,
     agents,
+    alerts,
     audit,
+    billing,
     builds,
     channel_messaging,
     channel_voice,
@@ -37,16 +39,20 @@ from deputy.api.routes import (
     materials,
     models,
     openai_compat,
+    probes,
     proposals,
     sandbox,
     tools,
+    usage,
     widget,
     workspaces,
 )
 from deputy.api.widget_cors import WidgetCorsMiddleware
 from deputy.observability.metrics import HttpMetrics
 from deputy.observability.tracing import configure_tracing
+from deputy.services.alert_delivery import keep_delivering_alerts
 from deputy.services.autopilot import keep_watching_canaries
+from deputy.services.budgets import keep_checking_budgets
 from deputy.services.build_runs import keep_resuming_builds, stop_builds
 from deputy.services.channel_email import keep_serving_email
 from deputy.services.channel_gateway import keep_delivering
@@ -56,8 +62,11 @@ from deputy.services.improvement_runs import (
     keep_scheduling_improvements,
     stop_improvement_runs,
 )
+from deputy.services.metering import keep_metering_seats
 from deputy.services.platform import Platform
+from deputy.services.probe_scheduler import keep_running_probes
 from deputy.services.sandbox_runs import keep_resuming_sandbox_runs, stop_sandbox_runs
+from deputy.services.slo_evaluator import keep_evaluating_slos
 
 MULTIPART_OVERHEAD = 64 * 1024
 UPLOAD_PATHS = frozenset({"/v1/materials"})
@@ -73,7 +82,7 @@ class BackgroundJobs(Protocol):
 
 def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> FastAPI:
     settings = platform.settings
-    configure_tracing(settings.otlp_endpoint)
+    configure_tracing(settings.otlp_endpoint, trace_content=settings.trace_content)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -91,10 +100,21 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
         # Channels: the outbox (and deliveries a crash left), the SMTP listener, IMAP pollers.
         delivering = asyncio.create_task(keep_delivering(platform))
         emailing = asyncio.create_task(keep_serving_email(platform))
+        # Budgets: threshold alerts opened (and resolved) by a sweep.
+        checking_budgets = asyncio.create_task(keep_checking_budgets(platform))
+        # Synthetic probes: due probes run against the production deployments.
+        probing = asyncio.create_task(keep_running_probes(platform))
+        # Billing: every member's seat for the month, at start and hourly.
+        metering_seats = asyncio.create_task(keep_metering_seats(platform))
+        # SLOs: burn-rate alerts from the database, and alert notifications sent.
+        evaluating_slos = asyncio.create_task(keep_evaluating_slos(platform))
+        alerting = asyncio.create_task(keep_delivering_alerts(platform))
         try:
             yield
         finally:
             tasks = (
+                evaluating_slos,
+                alerting,
                 resuming,
                 resuming_builds,
                 resuming_runs,
@@ -103,6 +123,9 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
                 scheduling,
                 delivering,
                 emailing,
+                checking_budgets,
+                probing,
+                metering_seats,
             )
             for task in tasks:
                 task.cancel()
@@ -120,6 +143,10 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
         version=__version__,
         summary="Agents-as-a-Service: build, prove, review, deploy and improve AI agents.",
         lifespan=lifespan,
+        # Deputy traces requests itself (RequestContextMiddleware: one span per request, the
+        # workspace on it, content redacted) and serves Prometheus metrics and JSON logs:
+        # FastAPI's own OpenTelemetry spans, metrics and logs would duplicate them.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.platform = platform
     app.state.jobs = jobs
@@ -145,6 +172,10 @@ def create_app(platform: Platform, *, jobs: BackgroundJobs | None = None) -> Fas
         channel_messaging.router,
         channel_voice.router,
         openai_compat.router,
+        alerts.router,
+        billing.router,
+        probes.router,
+        usage.router,
     ):
         app.include_router(router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(conversation_ws.router, prefix="/v1")

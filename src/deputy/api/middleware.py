@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,7 +20,7 @@ from deputy.api.errors import STATUS_BY_CODE, error_body
 from deputy.domain.errors import ErrorCode
 from deputy.observability.context import RequestInfo, current_request
 from deputy.observability.metrics import HttpMetrics
-from deputy.observability.tracing import tracer
+from deputy.observability.tracing import carried_context, record_failure, tracer
 from deputy.services import idempotency
 from deputy.store.db import Database
 
@@ -79,12 +80,18 @@ class RequestContextMiddleware:
             await send(message)
 
         method = scope["method"]
+        headers = Headers(scope=scope)
         with tracer().start_as_current_span(
-            f"{method} {scope['path']}", kind=_server_kind()
+            f"{method} {scope['path']}",
+            context=carried_context(headers),
+            kind=SpanKind.SERVER,
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
             try:
                 await self.app(scope, receive, send_with_id)
-            except Exception:
+            except Exception as error:
+                record_failure(span, error)
                 access_log.exception("unhandled error")
                 if not response_started:
                     await send_error(
@@ -99,6 +106,11 @@ class RequestContextMiddleware:
                 span.set_attribute("http.request.method", method)
                 span.set_attribute("http.route", route_path)
                 span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+                info = current_request.get()
+                if info is not None and info.workspace_id is not None:
+                    span.set_attribute("deputy.workspace.id", info.workspace_id)
                 self.metrics.requests.labels(
                     method=method, route=route_path, status=str(status)
                 ).inc()
@@ -127,12 +139,6 @@ def route_template(scope: Scope) -> str:
                 segments[index] = "{" + name + "}"
                 break
     return "/".join(segments)
-
-
-def _server_kind() -> Any:
-    from opentelemetry.trace import SpanKind
-
-    return SpanKind.SERVER
 
 
 class _BodyTooLarge(Exception):

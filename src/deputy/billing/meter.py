@@ -7,9 +7,11 @@ before the commit loses the fact and its event together; after it, both are ther
 
 from __future__ import annotations
 
+import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -19,6 +21,10 @@ from sqlalchemy.orm import Session
 from deputy.domain.billing import UsageKind, UsageUnit
 from deputy.domain.ids import new_id
 from deputy.store import tables as t
+
+MINUTE_PLACES = Decimal("0.000001")
+"""Voice minutes are kept to the millionth (a second is 1/60 of a minute, not a finite
+decimal); the exact whole seconds are in the event's `data`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +67,9 @@ def meter(session: Session, fact: UsageFact) -> bool:
     }
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(t.UsageEventRow).values(**values)
-    result = session.execute(statement.on_conflict_do_nothing(index_elements=["event_id"]))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    statement = statement.on_conflict_do_nothing(index_elements=["event_id"])
+    # RETURNING says whether a row went in (psycopg reports no rowcount for this insert).
+    return session.execute(statement.returning(t.UsageEventRow.id)).first() is not None
 
 
 def conversation_fact(row: t.Conversation) -> UsageFact | None:
@@ -118,4 +125,54 @@ def tool_call_fact(row: t.ToolCallRow) -> UsageFact:
         subject=row.tool,
         outcome=row.status,
         data={"attempts": row.attempts, "effect": row.effect},
+    )
+
+
+def seat_fact(member: t.Member, month_start: datetime) -> UsageFact:
+    """A member's seat for the calendar month starting at `month_start` (UTC): one per member
+    and month, dated when the month began or, if later, when the member joined."""
+    return UsageFact(
+        event_id=f"seat:{member.id}:{month_start:%Y-%m}",
+        kind="seat",
+        workspace_id=member.workspace_id,
+        quantity=Decimal(1),
+        unit="seat",
+        occurred_at=max(month_start, member.created_at),
+        subject=member.id,
+        data={"role": member.role, "month": f"{month_start:%Y-%m}"},
+    )
+
+
+def call_minutes(duration_seconds: float) -> tuple[int, Decimal]:
+    """A call's billed length: whole seconds (rounded up) and those seconds in minutes."""
+    seconds = max(0, math.ceil(duration_seconds))
+    return seconds, (Decimal(seconds) / 60).quantize(MINUTE_PLACES, ROUND_HALF_EVEN)
+
+
+def voice_minutes_fact(
+    row: t.Conversation,
+    *,
+    call_sid: str,
+    stream_sid: str,
+    started_at: datetime,
+    duration_seconds: float,
+) -> UsageFact | None:
+    """The minutes of the phone call behind a voice conversation (one per call and
+    conversation); None for a probe's."""
+    if row.meta.get("probe_id"):
+        return None
+    seconds, minutes = call_minutes(duration_seconds)
+    call = hashlib.sha256(call_sid.encode()).hexdigest()[:16]
+    return UsageFact(
+        event_id=f"voice:{row.id}:{call}",
+        kind="voice_minutes",
+        workspace_id=row.workspace_id,
+        quantity=minutes,
+        unit="minute",
+        occurred_at=started_at,
+        agent_id=row.agent_id,
+        conversation_id=row.id,
+        channel=row.channel,
+        subject=call_sid[:200],
+        data={"seconds": seconds, "call_sid": call_sid, "stream_sid": stream_sid},
     )

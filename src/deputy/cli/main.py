@@ -15,7 +15,9 @@ from typer.core import TyperGroup
 from deputy import __version__
 from deputy.cli import auth, server
 from deputy.cli.agents import agents_app
+from deputy.cli.alerts import alerts_app, status_command
 from deputy.cli.bench import bench_app
+from deputy.cli.billing import billing_app
 from deputy.cli.build import build, builds_app
 from deputy.cli.channels import channels_app
 from deputy.cli.conversations import chat, conversations_app
@@ -26,12 +28,14 @@ from deputy.cli.knowledge import knowledge_app
 from deputy.cli.materials import materials_app
 from deputy.cli.models import models_app
 from deputy.cli.output import exit_code_for, report_error
+from deputy.cli.probes import probes_app
 from deputy.cli.proposals import audit_app, proposals_app
 from deputy.cli.quickstart import quickstart
 from deputy.cli.sandbox import sandbox_app
 from deputy.cli.spec import spec_app
 from deputy.cli.state import state
 from deputy.cli.tools import tools_app
+from deputy.cli.usage import usage_app
 from deputy.cli.workspace import members_app, workspace_app, workspaces_app
 from deputy.domain.errors import DeputyError
 
@@ -97,6 +101,7 @@ app.command("logout")(auth.logout)
 app.command("whoami")(auth.whoami)
 app.command("chat")(chat)
 app.command("build")(build)
+app.command("status")(status_command)
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(members_app, name="members")
@@ -114,8 +119,12 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(proposals_app, name="proposals")
 app.add_typer(deployments_app, name="deployments")
 app.add_typer(channels_app, name="channels")
+app.add_typer(probes_app, name="probes")
 app.add_typer(audit_app, name="audit")
 app.add_typer(improve_app, name="improve")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(billing_app, name="billing")
+app.add_typer(usage_app, name="usage")
 
 
 if __name__ == "__main__":

@@ -293,7 +293,8 @@ class _Call:
             outcome = "error"
         error_type = type(error).__name__ if error is not None else "cancelled"
         span.set_attribute("error.type", error_type)
-        span.set_status(Status(StatusCode.ERROR, str(error) if error is not None else "cancelled"))
+        # The type only: a provider's error text can quote the prompt.
+        span.set_status(Status(StatusCode.ERROR))
         code = error.code if isinstance(error, DeputyError) else None
         self._finish(outcome, usage=Usage(), cost=None, finish_reason=None, error_code=code)
 

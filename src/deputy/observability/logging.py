@@ -11,7 +11,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from deputy.observability.context import current_request
+from deputy.observability.context import current_request, current_workspace
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -24,10 +24,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if (info := current_request.get()) is not None:
+        info = current_request.get()
+        if info is not None:
             entry["request_id"] = info.request_id
-            if info.workspace_id is not None:
-                entry["workspace_id"] = info.workspace_id
+        workspace_id = current_workspace.get() or (info.workspace_id if info else None)
+        if workspace_id is not None:
+            entry["workspace_id"] = workspace_id
         span_context = trace.get_current_span().get_span_context()
         if span_context.is_valid:
             entry["trace_id"] = format(span_context.trace_id, "032x")

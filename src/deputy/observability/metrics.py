@@ -1,10 +1,11 @@
-"""Prometheus metrics of the HTTP layer, on a registry per app so tests never share counters."""
+"""Prometheus metrics of the HTTP layer, on a registry per app so tests never share counters
+(the agents' series: `deputy.observability.agent_metrics`; the page: `.exposition`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -41,6 +42,3 @@ class HttpMetrics:
                 registry=registry,
             ),
         )
-
-    def render(self) -> bytes:
-        return generate_latest(self.registry)

@@ -9,6 +9,7 @@ idempotency key), never blindly repeated."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -18,6 +19,7 @@ from deputy.guardrails import Evidence, GuardrailReport, InputGuard, ToolEvidenc
 from deputy.llm.actions import with_tools
 from deputy.llm.structured import StructuredModel
 from deputy.llm.types import Model, ModelRequest, ModelResponse, ToolCall, Usage
+from deputy.observability.genai import end_execute_tool_span, execute_tool_span
 from deputy.runtime.journal import Entry, RecordedEntry, TurnJournal
 from deputy.runtime.ports import EventSink, Passage, Retriever, ToolRunner
 from deputy.runtime.state import AgentState
@@ -287,7 +289,23 @@ class TurnContext:
             confirmations=self.state.confirmation_list(),
             customer_id=self.conversation.customer_id,
         )
-        result = await self.tools.call(ctx, tool, arguments)
+        with execute_tool_span(
+            workspace_id=ctx.workspace_id,
+            agent_id=ctx.agent_id,
+            conversation_id=ctx.conversation_id,
+            tool=tool,
+            arguments=arguments,
+        ) as span:
+            started = time.perf_counter()
+            result = await self.tools.call(ctx, tool, arguments)
+            duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            end_execute_tool_span(
+                span,
+                status=result.status,
+                code=result.code,
+                call_id=result.call_id,
+                output=result.output,
+            )
         report: GuardrailReport | None = None
         decision = tool_decision(
             tool=tool, status=result.status, code=result.code, message=result.message
@@ -302,7 +320,8 @@ class TurnContext:
                     output=None,
                     message="the tool's output was withheld: " + "; ".join(report.reasons())[:500],
                 )
-        await self.record(Entry("tool_call", key, data=result_json(result, arguments)))
+        data = {**result_json(result, arguments), "duration_ms": duration_ms}
+        await self.record(Entry("tool_call", key, data=data))
         if report is not None:
             await self.record_guardrail(f"{key}/guard", report)
         self.evidence.tool_results.append(result)

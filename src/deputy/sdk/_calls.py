@@ -23,7 +23,7 @@ from deputy.sdk.models import Health, Readiness
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
-Method = Literal["GET", "POST", "PATCH", "DELETE"]
+Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 Parser = Callable[[httpx.Response], T]
 FileField = tuple[str, IO[bytes], str]
 

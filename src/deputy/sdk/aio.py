@@ -22,6 +22,8 @@ from deputy.domain.tenancy import KeyKind, Role, Scope
 from deputy.sdk import _calls as calls
 from deputy.sdk._calls import UNSET, Unset
 from deputy.sdk._http import AsyncHTTP
+from deputy.sdk.alerts import AsyncAlertsAPI, AsyncSlosAPI
+from deputy.sdk.billing import AsyncBillingAPI
 from deputy.sdk.builds import AsyncBuildsAPI
 from deputy.sdk.channels import AsyncChannelsAPI
 from deputy.sdk.client import DEFAULT_TIMEOUT, KNOWLEDGE_TIMEOUT, MODEL_TIMEOUT
@@ -31,6 +33,7 @@ from deputy.sdk.deployments import AsyncDeploymentsAPI
 from deputy.sdk.errors import DeputyConnectionError
 from deputy.sdk.improvement import AsyncImprovementAPI
 from deputy.sdk.models import Health, Readiness
+from deputy.sdk.probes import AsyncProbesAPI
 from deputy.sdk.proposals import AsyncAuditAPI, AsyncProposalsAPI
 from deputy.sdk.retry import RetryPolicy
 from deputy.sdk.sandbox import AsyncSandboxAPI
@@ -43,6 +46,7 @@ from deputy.sdk.transfer import (
     etag_sha256,
     prepare_upload,
 )
+from deputy.sdk.usage import AsyncUsageAPI
 
 T = TypeVar("T")
 Fetch = Callable[[str | None], Awaitable[r.Page[T]]]
@@ -434,9 +438,14 @@ class AsyncDeputyClient:
         self.sandbox = AsyncSandboxAPI(self._http)
         self.proposals = AsyncProposalsAPI(self._http)
         self.channels = AsyncChannelsAPI(self._http)
+        self.billing = AsyncBillingAPI(self._http)
+        self.probes = AsyncProbesAPI(self._http)
         self.deployments = AsyncDeploymentsAPI(self._http)
         self.audit = AsyncAuditAPI(self._http)
         self.improvement = AsyncImprovementAPI(self._http)
+        self.alerts = AsyncAlertsAPI(self._http)
+        self.slos = AsyncSlosAPI(self._http)
+        self.usage = AsyncUsageAPI(self._http)
 
     @classmethod
     def from_env(cls, **options: Any) -> AsyncDeputyClient:

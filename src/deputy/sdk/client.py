@@ -24,6 +24,8 @@ from deputy.domain.tenancy import KeyKind, Role, Scope
 from deputy.sdk import _calls as calls
 from deputy.sdk._calls import UNSET, Unset
 from deputy.sdk._http import SyncHTTP
+from deputy.sdk.alerts import AlertsAPI, SlosAPI
+from deputy.sdk.billing import BillingAPI
 from deputy.sdk.builds import BuildsAPI
 from deputy.sdk.channels import ChannelsAPI
 from deputy.sdk.conversations import ConversationsAPI, QueueAPI
@@ -32,6 +34,7 @@ from deputy.sdk.deployments import DeploymentsAPI
 from deputy.sdk.errors import DeputyConnectionError
 from deputy.sdk.improvement import ImprovementAPI
 from deputy.sdk.models import Health, Readiness
+from deputy.sdk.probes import ProbesAPI
 from deputy.sdk.proposals import AuditAPI, ProposalsAPI
 from deputy.sdk.retry import RetryPolicy
 from deputy.sdk.sandbox import SandboxAPI
@@ -44,6 +47,7 @@ from deputy.sdk.transfer import (
     etag_sha256,
     prepare_upload,
 )
+from deputy.sdk.usage import UsageAPI
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0
@@ -461,9 +465,14 @@ class DeputyClient:
         self.sandbox = SandboxAPI(self._http)
         self.proposals = ProposalsAPI(self._http)
         self.channels = ChannelsAPI(self._http)
+        self.billing = BillingAPI(self._http)
+        self.probes = ProbesAPI(self._http)
         self.deployments = DeploymentsAPI(self._http)
         self.audit = AuditAPI(self._http)
         self.improvement = ImprovementAPI(self._http)
+        self.alerts = AlertsAPI(self._http)
+        self.slos = SlosAPI(self._http)
+        self.usage = UsageAPI(self._http)
 
     @classmethod
     def from_env(cls, **options: Any) -> DeputyClient:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import httpx
 
 from deputy.domain.errors import (
+    BudgetExhausted,
     Conflict,
     DeputyError,
     ErrorCode,
@@ -104,6 +105,10 @@ class MethodNotAllowedError(DeputyAPIError):
     code = "method_not_allowed"
 
 
+class BudgetExhaustedError(DeputyAPIError, BudgetExhausted):
+    pass
+
+
 class RateLimitedError(DeputyAPIError):
     code = "rate_limited"
 
@@ -164,6 +169,7 @@ ERROR_CLASSES: dict[str, type[DeputyAPIError]] = {
     "unsupported_media_type": UnsupportedMediaTypeError,
     "method_not_allowed": MethodNotAllowedError,
     "rate_limited": RateLimitedError,
+    "budget_exhausted": BudgetExhaustedError,
     "unavailable": UnavailableError,
     "internal_error": InternalServerError,
     "model_error": ModelFailedError,
@@ -181,6 +187,7 @@ _CLASS_BY_STATUS: dict[int, type[DeputyAPIError]] = {
     413: PayloadTooLargeError,
     415: UnsupportedMediaTypeError,
     422: ValidationFailedError,
+    402: BudgetExhaustedError,
     429: RateLimitedError,
     502: UnavailableError,
     503: UnavailableError,

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from deputy.channels.base import Sender
 from deputy.domain import resources as r
 from deputy.domain.channels import Attachment, ChannelKind, Inbound
-from deputy.domain.errors import DeputyError
+from deputy.domain.errors import BudgetExhausted, DeputyError
 from deputy.domain.ids import new_id
 from deputy.services import conversations
 from deputy.services.channel_connections import LoadedConnection, load_connection
@@ -275,7 +275,15 @@ async def process(
 ) -> Reception:
     """Answer a stored delivery and queue the replies for sending."""
     try:
-        conversation_id = await conversation_for(platform, connection, inbound)
+        try:
+            conversation_id = await conversation_for(platform, connection, inbound)
+        except BudgetExhausted as exc:  # a spent budget stops new conversations: on record, why
+            log.warning("channel %s: no new conversation: %s", connection.id, exc)
+            reason = f"budget_exhausted: {exc.message}"[:2000]
+            await platform.db.run(
+                _finish, platform, connection.workspace_id, inbound_id, "ignored", None, reason
+            )
+            return Reception(False, inbound_id)
         body = r.MessageCreate(text=message_text(inbound), client_message_id=inbound_id)
         result: r.TurnResult | None = None
         try:

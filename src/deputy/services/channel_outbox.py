@@ -23,6 +23,8 @@ from deputy.channels.base import DeliveryFailed, Sender
 from deputy.domain.channels import ChannelKind, Outbound
 from deputy.domain.errors import DeputyError
 from deputy.domain.ids import new_id
+from deputy.observability.genai import send_span
+from deputy.observability.tracing import TURN_TRACES, carried_context
 from deputy.services.channel_connections import load_connection
 from deputy.services.platform import Platform
 from deputy.store import tables as t
@@ -35,6 +37,9 @@ MAX_BACKOFF_SECONDS = 300.0
 SEND_LEASE_SECONDS = 60.0
 MAX_SEND_ROUNDS = 20
 CUSTOMER_KINDS = ("agent_message", "human_message")
+TRACE_KEY = "trace"
+"""The payload key of the W3C trace context of the turn that said a row's message (None when
+this process did not run it, or for a colleague's reply)."""
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -81,7 +86,9 @@ def _enqueue(
                         connection_id=connection_id,
                         conversation_id=conversation_id,
                         entry_seq=entry.seq,
-                        payload=asdict(message),
+                        # The trace of the turn that said it (when this process ran it): the
+                        # send joins that trace.
+                        payload={**asdict(message), TRACE_KEY: TURN_TRACES.get(entry.turn_id)},
                         status="pending",
                         attempts=0,
                     )
@@ -152,10 +159,14 @@ def _claim_due(platform: Platform, limit: int = 50) -> list[tuple[str, str]]:
     return claimed
 
 
-def _outbox_row(platform: Platform, workspace_id: str, row_id: str) -> tuple[str, Outbound, int]:
+def _outbox_row(
+    platform: Platform, workspace_id: str, row_id: str
+) -> tuple[str, Outbound, dict[str, str] | None]:
     with platform.db.tenant_session(workspace_id) as session:
         row = session.get_one(t.ChannelOutboxRow, row_id)
-        return row.connection_id, Outbound(**row.payload), row.attempts
+        payload = dict(row.payload)
+        carrier = payload.pop(TRACE_KEY, None)
+        return row.connection_id, Outbound(**payload), carrier
 
 
 def _sent(platform: Platform, workspace_id: str, row_id: str, external_id: str | None) -> None:
@@ -223,13 +234,19 @@ async def remember_sent_id(
 async def _send_one(
     platform: Platform, senders: Mapping[ChannelKind, Sender], workspace_id: str, row_id: str
 ) -> None:
-    connection_id, message, _attempts = await platform.db.run(
+    connection_id, message, carrier = await platform.db.run(
         _outbox_row, platform, workspace_id, row_id
     )
     try:
         connection = await platform.db.run(load_connection, platform, connection_id, tuple(senders))
         sender = senders[connection.kind]
-        external_id = await sender.send(connection.config, connection.secrets, message)
+        with send_span(
+            workspace_id=workspace_id,
+            channel=connection.kind,
+            conversation_id=message.conversation_id,
+            parent=carried_context(carrier),
+        ):
+            external_id = await sender.send(connection.config, connection.secrets, message)
     except DeliveryFailed as exc:
         log.warning("channel %s: a send failed: %s", connection_id, exc)
         await platform.db.run(_failed, platform, workspace_id, row_id, str(exc), exc.permanent)

@@ -12,7 +12,9 @@ human queue is spoken too while the call lasts (followed through the in-process 
 the call and the colleague's request must reach the same process).
 
 A call is one conversation; hanging up leaves it open (outcome detection and the queue
-close it as for any other), so it can be read and continued through the API."""
+close it as for any other), so it can be read and continued through the API. When the stream
+ends, the call's length is metered once (`voice_minutes`, from Twilio's `start` to the end of
+the stream, rounded up to the second)."""
 
 from __future__ import annotations
 
@@ -23,8 +25,10 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from deputy.billing.meter import meter, voice_minutes_fact
 from deputy.channels.base import InboundRejected
 from deputy.channels.twilio import verify_twilio_signature
 from deputy.channels.voice.call import CallOptions, CallSession, Say
@@ -62,6 +66,7 @@ from deputy.services.conversation_store import (
     next_seq,
 )
 from deputy.services.platform import Platform
+from deputy.store.tables import utcnow
 
 log = logging.getLogger("deputy.channels.voice")
 
@@ -223,6 +228,9 @@ class OpenedCall:
     session: CallSession
     conversation_id: str
     grant: StreamGrant
+    connection: LoadedConnection
+    started_at: datetime
+    started: float  # time.monotonic() when the call started
 
 
 # Streams opened in this process, until their token expires: a token opens one stream only.
@@ -247,6 +255,7 @@ async def open_call(
 ) -> OpenedCall:
     """Check the stream's token (genuine, for this connection and call, unexpired, not used
     before in this process) and start the call's conversation and session."""
+    started_at, started = utcnow(), time.monotonic()
     connection = await platform.db.run(load_connection, platform, connection_id, "voice")
     now = time.time()
     try:
@@ -287,7 +296,23 @@ async def open_call(
             vad=VadSettings(hangover_ms=settings.voice_silence_ms),
         ),
     )
-    return OpenedCall(session, created.id, grant)
+    return OpenedCall(session, created.id, grant, connection, started_at, started)
+
+
+def meter_call(platform: Platform, opened: OpenedCall, duration_seconds: float) -> bool:
+    """Write the call's `voice_minutes` event (once: a repeat writes nothing); True when this
+    call wrote it."""
+    principal = opened.connection.principal
+    with tenant(platform, principal, "conversations:write") as session:
+        row = load_conversation(session, principal, opened.conversation_id)
+        fact = voice_minutes_fact(
+            row,
+            call_sid=opened.grant.call_sid,
+            stream_sid=opened.session.stream_sid,
+            started_at=opened.started_at,
+            duration_seconds=duration_seconds,
+        )
+        return fact is not None and meter(session, fact)
 
 
 async def _first_start(receive: Receive) -> StreamMessage | None:
@@ -334,5 +359,12 @@ async def serve_media_stream(
                 break
     finally:
         await session.close()
+        duration = time.monotonic() - opened.started
         log.info("voice: call %s ended", opened.grant.call_sid)
+        try:
+            await platform.db.run(meter_call, platform, opened, duration)
+        except Exception:  # the call is over either way; say loudly what was not billed
+            log.exception(
+                "voice: call %s (%.1f s) could not be metered", opened.grant.call_sid, duration
+            )
     return opened

@@ -19,6 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from sqlalchemy import or_, select
@@ -50,6 +51,12 @@ from deputy.services.conversation_turn_records import (
     start_turn,
 )
 from deputy.services.platform import Platform
+from deputy.services.turn_observation import (
+    agent_run_span,
+    end_agent_run_span,
+    entry_recorded,
+    turn_ended,
+)
 from deputy.store import tables as t
 from deputy.store.db import Database
 from deputy.store.tables import utcnow
@@ -72,11 +79,16 @@ class _LiveSink:
     caller's sink that fails (its client went away) is dropped: it never fails the turn."""
 
     def __init__(
-        self, events: ConversationEvents, conversation_id: str, inner: EventSink | None
+        self,
+        events: ConversationEvents,
+        conversation_id: str,
+        inner: EventSink | None,
+        observe: Callable[[RecordedEntry], None],
     ) -> None:
         self._events = events
         self._conversation_id = conversation_id
         self._inner = inner
+        self._observe = observe
 
     async def _forward(self, send: Callable[[EventSink], Awaitable[None]]) -> None:
         if self._inner is None:
@@ -92,6 +104,7 @@ class _LiveSink:
             self._inner = None
 
     async def entry(self, entry: RecordedEntry) -> None:
+        self._observe(entry)
         await self._forward(lambda sink: sink.entry(entry))
 
     async def reply_delta(self, text: str) -> None:
@@ -126,31 +139,36 @@ async def run_turn(
     prepared = await db.run(start_turn, db, lease.workspace_id, turn_id)
     if prepared is None:
         return TurnRun(turn_id, ran=False)
-    live = _LiveSink(events, lease.conversation_id, sink)
+    live = _LiveSink(
+        events, lease.conversation_id, sink, partial(entry_recorded, platform, prepared)
+    )
     routes = RouteFollower(db, events, prepared, live)
 
     async def run_agent(running: PreparedTurn, journal: TurnJournal) -> TurnResult:
-        async with conversation_runtime(
-            platform,
-            workspace_id=lease.workspace_id,
-            agent_id=running.ref.agent_id,
-            agent_version=running.agent_version,
-            agent_model=running.agent_model,
-            spec=running.spec,
-        ) as runtime:
-            return await runtime.run_turn(
-                TurnInput(
-                    conversation=running.ref,
-                    spec=running.spec,
-                    state=running.state,
-                    inbound=running.inbound,
-                    turn_id=turn_id,
-                    history=running.history,
-                    memory=running.memory,
-                ),
-                journal,
-                live,
-            )
+        with agent_run_span(platform, running) as span:
+            async with conversation_runtime(
+                platform,
+                workspace_id=lease.workspace_id,
+                agent_id=running.ref.agent_id,
+                agent_version=running.agent_version,
+                agent_model=running.agent_model,
+                spec=running.spec,
+            ) as runtime:
+                result = await runtime.run_turn(
+                    TurnInput(
+                        conversation=running.ref,
+                        spec=running.spec,
+                        state=running.state,
+                        inbound=running.inbound,
+                        turn_id=turn_id,
+                        history=running.history,
+                        memory=running.memory,
+                    ),
+                    journal,
+                    live,
+                )
+            end_agent_run_span(span, running, result)
+            return result
 
     try:
         if prepared.attempts > MAX_TURN_ATTEMPTS:
@@ -168,8 +186,10 @@ async def run_turn(
         failed = await db.run(fail_turn, db, lease.workspace_id, turn_id, error)
         if failed is not None:
             _publish_end(events, failed, "turn.failed")
+            turn_ended(platform, prepared, None, failed)
         return TurnRun(turn_id, ran=True, error=exc)
     _publish_end(events, ended, "turn.completed")
+    turn_ended(platform, prepared, result, ended)
     return TurnRun(turn_id, ran=True)
 
 

@@ -15,11 +15,13 @@ from deputy.billing.meter import conversation_fact, meter, outcome_fact
 from deputy.domain import resources as r
 from deputy.domain.errors import InvalidRequest, NotFound, PermissionDenied
 from deputy.domain.ids import new_id
+from deputy.domain.probes import PROBE_METADATA_KEY, SYSTEM_PROBE
 from deputy.domain.tenancy import Principal
 from deputy.runtime.journal import Entry
 from deputy.runtime.outcomes import conversation_outcome
 from deputy.runtime.state import AgentState
 from deputy.services.access import require, tenant
+from deputy.services.budgets import ensure_within_budget
 from deputy.services.conversation_journal import publish_entry
 from deputy.services.conversation_messages import post_message
 from deputy.services.conversation_queue import (
@@ -106,6 +108,13 @@ def create_conversation(
         )
     if principal.agent_id is not None and principal.agent_id != body.agent_id:
         raise NotFound("agent", body.agent_id)
+    probing = PROBE_METADATA_KEY in body.metadata
+    if probing and principal.key_id != SYSTEM_PROBE:
+        # The mark exempts a conversation from billing and budgets: only probes may set it.
+        raise InvalidRequest(
+            f"metadata.{PROBE_METADATA_KEY} is reserved for the platform's synthetic probes",
+            details={"field": f"metadata.{PROBE_METADATA_KEY}"},
+        )
     conversation_id = new_id("cnv")  # known before the version: a canary share hashes it
     with tenant(platform, principal, "conversations:read") as session:
         agent = session.scalar(select(t.Agent).where(t.Agent.id == body.agent_id))
@@ -119,6 +128,8 @@ def create_conversation(
         chosen = choose_version(session, agent.id, body.channel, conversation_id)
         version, deployment_id, arm = chosen or (agent.latest_version, None, None)
         spec = agent_spec(session, agent.id, version)
+        if not probing:  # a probe is the platform checking itself: never billed nor stopped
+            ensure_within_budget(session, principal.workspace_id, agent.id)
     customer_id = _upsert_customer(platform, principal, body.customer) if body.customer else None
     with tenant(platform, principal, "conversations:write") as session:
         now = utcnow()
@@ -157,6 +168,9 @@ def create_conversation(
         conversation = conversation_resource(row)
     if greeting is not None:
         publish_entry(platform.events, conversation.id, greeting)
+    platform.metrics.conversation_started(
+        conversation.workspace_id, conversation.agent_id, conversation.channel
+    )
     return conversation
 
 
@@ -283,4 +297,10 @@ def close_conversation(
         conversation, recorded = conversation_resource(row), entry_resource(entry)
     publish_entry(platform.events, conversation_id, recorded)
     publish_status(platform, conversation)
+    platform.metrics.closed(
+        conversation.workspace_id,
+        conversation.current_agent_id,
+        conversation.channel,
+        outcome,
+    )
     return conversation

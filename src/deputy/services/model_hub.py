@@ -16,7 +16,8 @@ from deputy.domain.ids import new_id
 from deputy.llm.local.provider import LocalModels
 from deputy.llm.providers import ProviderSettings
 from deputy.llm.registry import ModelRegistry
-from deputy.llm.usage import UsageEvent
+from deputy.llm.usage import UsageEvent, UsageSink
+from deputy.observability.agent_metrics import AgentMetrics
 from deputy.store import tables as t
 from deputy.store.db import Database
 
@@ -62,6 +63,39 @@ class DatabaseUsageSink:
             log.debug("usage event %s was already recorded", event.event_id)
 
 
+class MetricsUsageSink:
+    """Feeds each model call into the platform's Prometheus series (latency, tokens, errors)."""
+
+    def __init__(self, metrics: AgentMetrics) -> None:
+        self.metrics = metrics
+
+    def record(self, event: UsageEvent) -> None:
+        self.metrics.model_call(
+            workspace=event.workspace_id or "",
+            agent=event.agent_id or "",
+            model=event.model,
+            provider=event.provider,
+            seconds=event.latency_seconds,
+            input_tokens=event.input_tokens,
+            output_tokens=event.output_tokens,
+            error=None if event.outcome == "ok" else event.error_code or event.outcome,
+        )
+
+
+class UsageSinks:
+    """Hands each event to every sink in turn; one that fails does not keep it from the rest."""
+
+    def __init__(self, *sinks: UsageSink) -> None:
+        self.sinks = sinks
+
+    def record(self, event: UsageEvent) -> None:
+        for sink in self.sinks:
+            try:
+                sink.record(event)
+            except Exception:
+                log.exception("usage sink %s failed on event %s", sink, event.event_id)
+
+
 def provider_settings(settings: Settings) -> ProviderSettings:
     """The platform-wide provider configuration from DEPUTY_* settings."""
     return ProviderSettings.model_validate(
@@ -71,6 +105,7 @@ def provider_settings(settings: Settings) -> ProviderSettings:
             "anthropic_api_key": settings.anthropic_api_key,
             "openai_compatible": settings.model_endpoints,
             "prices": {"prices": settings.model_prices},
+            "capture_content": settings.trace_content,
         }
     )
 
@@ -79,7 +114,7 @@ class ModelHub:
     """One per process: the local models, the root registry, and a registry per distinct set of
     workspace endpoints (cached, sharing breakers, limiters and the HTTP client)."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, metrics: AgentMetrics) -> None:
         self.settings = settings
         self.local = LocalModels(
             settings.model_cache_dir,
@@ -88,7 +123,9 @@ class ModelHub:
         )
         self.base_settings = provider_settings(settings)
         self.root = ModelRegistry(
-            self.base_settings, local=self.local, usage_sink=DatabaseUsageSink(db)
+            self.base_settings,
+            local=self.local,
+            usage_sink=UsageSinks(DatabaseUsageSink(db), MetricsUsageSink(metrics)),
         )
         self._derived: dict[str, ModelRegistry] = {}
         self._lock = threading.Lock()

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from deputy.billing.seats import meter_seat
 from deputy.domain import resources as r
 from deputy.domain.errors import Conflict, NotFound
 from deputy.domain.ids import new_id
@@ -36,6 +37,7 @@ def _new_workspace(
     )
     session.add(owner)
     session.flush()
+    meter_seat(session, owner)
     scopes = ALL_SCOPES if operator else ROLE_SCOPES["owner"]
     key = insert_key(
         session,
@@ -142,6 +144,7 @@ def add_member(platform: Platform, principal: Principal, body: r.MemberCreate) -
         audit.record_by(
             session, principal, "member.added", "member", row.id, {"email": email, "role": row.role}
         )
+        meter_seat(session, row)
         return r.Member.model_validate(row)
 
 

@@ -1,5 +1,6 @@
 """Probes and metrics. Probes are unauthenticated (they reveal nothing); metrics need a key
-with `metrics:read` unless DEPUTY_METRICS_PUBLIC is set for a private scrape network."""
+with `metrics:read` unless DEPUTY_METRICS_PUBLIC is set for a private scrape network
+(`deputy.services.metrics_exposition` says who sees which series)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from deputy.api.deps import PlatformDep, bearer, get_principal
 from deputy.api.errors import ERROR_RESPONSES, error_response
 from deputy.domain.resources import ErrorBody
 from deputy.observability.metrics import HttpMetrics
-from deputy.services.access import require
+from deputy.services.metrics_exposition import metrics_page
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("deputy.health")
@@ -68,8 +69,8 @@ def metrics(
     platform: PlatformDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Response:
-    """Prometheus metrics."""
-    if not platform.settings.metrics_public:
-        require(get_principal(platform, credentials), "metrics:read")
+    """Prometheus metrics: every series for the platform's operator (or a public scrape), a
+    workspace's own series for any other key with `metrics:read`."""
+    principal = None if platform.settings.metrics_public else get_principal(platform, credentials)
     http_metrics: HttpMetrics = request.app.state.metrics
-    return Response(http_metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics_page(platform, principal, http_metrics), media_type=CONTENT_TYPE_LATEST)
