@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from deputy.domain.billing import UsageKind, UsageUnit
 from deputy.domain.ids import new_id
+from deputy.domain.probes import PROBE_METADATA_KEY
 from deputy.store import tables as t
 
 MINUTE_PLACES = Decimal("0.000001")
@@ -74,7 +75,7 @@ def meter(session: Session, fact: UsageFact) -> bool:
 
 def conversation_fact(row: t.Conversation) -> UsageFact | None:
     """The conversation's own event; None for a synthetic probe's (never billed)."""
-    if row.meta.get("probe_id"):
+    if row.meta.get(PROBE_METADATA_KEY):
         return None
     return UsageFact(
         event_id=f"conversation:{row.id}",
@@ -92,7 +93,7 @@ def conversation_fact(row: t.Conversation) -> UsageFact | None:
 
 def outcome_fact(row: t.Conversation) -> UsageFact | None:
     """The outcome of a closed conversation (one per conversation); None for a probe's."""
-    if row.outcome is None or row.meta.get("probe_id"):
+    if row.outcome is None or row.meta.get(PROBE_METADATA_KEY):
         return None
     return UsageFact(
         event_id=f"outcome:{row.id}",
@@ -159,7 +160,7 @@ def voice_minutes_fact(
 ) -> UsageFact | None:
     """The minutes of the phone call behind a voice conversation (one per call and
     conversation); None for a probe's."""
-    if row.meta.get("probe_id"):
+    if row.meta.get(PROBE_METADATA_KEY):
         return None
     seconds, minutes = call_minutes(duration_seconds)
     call = hashlib.sha256(call_sid.encode()).hexdigest()[:16]

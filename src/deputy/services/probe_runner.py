@@ -129,7 +129,7 @@ async def converse(platform: Platform, job: ProbeJob) -> Talk:
         customer=r.CustomerRef(
             channel=job.channel, external_id=f"probe:{job.probe_id}", display_name=job.name
         ),
-        metadata={"probe_id": job.probe_id, "probe_name": job.name},
+        metadata={p.PROBE_METADATA_KEY: job.probe_id, "probe_name": job.name},
     )
     try:
         started = await platform.db.run(
